@@ -1,0 +1,1 @@
+"""pytest-cloudstack: an ephemeral CloudFormation stack per branch, exposed as pytest fixtures."""

@@ -1,0 +1,85 @@
+"""boto3 sessions and clients bound to the target: real AWS, the local emulator, or an endpoint.
+
+A ``Connection`` is plain data (it travels to pytest-xdist workers) that makes sessions on demand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import boto3
+
+# Emulators accept any credentials; these are only used where the standard chain finds none.
+DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+EMULATOR_REGION = "us-east-1"
+
+SessionHook = Callable[["boto3.session.Session"], None]
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where to talk: ``endpoint_url`` is None for real AWS."""
+
+    target: str
+    region: str
+    endpoint_url: str | None = None
+    profile: str | None = None
+    on_session: SessionHook | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def is_emulator(self) -> bool:
+        return self.endpoint_url is not None
+
+    def session(self) -> boto3.session.Session:
+        """A new boto3 Session for the target (dummy credentials on an emulator that needs them)."""
+        import boto3
+
+        session = boto3.session.Session(profile_name=self.profile, region_name=self.region)
+        if self.is_emulator and session.get_credentials() is None:
+            session = boto3.session.Session(
+                aws_access_key_id=DUMMY_CREDENTIALS["aws_access_key_id"],
+                aws_secret_access_key=DUMMY_CREDENTIALS["aws_secret_access_key"],
+                region_name=self.region,
+            )
+        if self.on_session is not None:
+            self.on_session(session)
+        return session
+
+    def client(self, service: str, session: boto3.session.Session | None = None) -> Any:
+        """A client with the ``standard`` retry mode, pointed at the target's endpoint."""
+        from botocore.config import Config
+
+        config = Config(
+            retries={"mode": "standard", "max_attempts": 8},
+            user_agent_extra="pytest-cloudstack",
+        )
+        chosen: Any = session or self.session()  # Any: boto3-stubs overloads need a literal name
+        return chosen.client(service, endpoint_url=self.endpoint_url, config=config)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "region": self.region,
+            "endpoint_url": self.endpoint_url,
+            "profile": self.profile,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], on_session: SessionHook | None = None) -> Connection:
+        return cls(
+            target=data["target"],
+            region=data["region"],
+            endpoint_url=data.get("endpoint_url"),
+            profile=data.get("profile"),
+            on_session=on_session,
+        )
+
+
+def default_region(profile: str | None) -> str | None:
+    """The region the boto3 chain would use (env, profile), or None."""
+    import boto3
+
+    return boto3.session.Session(profile_name=profile).region_name

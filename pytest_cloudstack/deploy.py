@@ -1,0 +1,415 @@
+"""The CloudFormation lifecycle of one stack: create or adopt-and-update, then delete.
+
+Rules that protect users' accounts live here:
+
+- a stack without the ``cloudstack:managed`` tag is never updated or deleted;
+- an existing stack of ours is only adopted with ``reuse``; otherwise the run refuses rather than
+  take over a stack another session may be using;
+- a stack an earlier run left dead (``ROLLBACK_COMPLETE``, ``ROLLBACK_FAILED``, ``DELETE_FAILED``,
+  ``REVIEW_IN_PROGRESS``) is deleted and created again.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pytest_cloudstack.errors import DeployError, OwnershipError, ResourceFailure, TeardownError
+from pytest_cloudstack.naming import CREATED_AT_TAG, HASH_TAG, OWNERSHIP_TAG
+from pytest_cloudstack.waiting import WaitResult, is_in_progress, wait_for_stack
+
+Progress = Callable[[str], None]
+
+_DEAD = {
+    "ROLLBACK_COMPLETE",
+    "ROLLBACK_FAILED",
+    "DELETE_FAILED",
+    "REVIEW_IN_PROGRESS",
+    "CREATE_FAILED",
+}
+# Noise that follows the real failure: CloudFormation cancels every sibling of a failed resource.
+_CANCELLED = ("Resource creation cancelled", "Resource update cancelled")
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    """Everything CloudFormation needs to create or update the stack."""
+
+    name: str
+    template_body: str
+    parameters: Mapping[str, str]
+    capabilities: tuple[str, ...]
+    tags: Mapping[str, str]
+    timeout: float
+    keep_failed_resources: bool = False
+
+
+@dataclass
+class DeployOutcome:
+    """What the deploy did; ``action`` is ``created``, ``updated`` or ``unchanged``."""
+
+    stack_id: str
+    action: str
+    seconds: float
+    description: dict[str, Any] = field(repr=False)
+
+
+def request_hash(
+    template_body: str,
+    parameters: Mapping[str, str],
+    tags: Mapping[str, str],
+    capabilities: tuple[str, ...],
+) -> str:
+    """A hash of everything that makes an update necessary (volatile plugin tags left out)."""
+    import hashlib
+
+    stable_tags = {k: v for k, v in tags.items() if not k.startswith("cloudstack:")}
+    material = json.dumps(
+        [
+            template_body,
+            sorted(parameters.items()),
+            sorted(stable_tags.items()),
+            sorted(capabilities),
+        ]
+    )
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+class StackOperations:
+    """Create, update and delete one stack through a CloudFormation client.
+
+    ``synchronous`` is true for the embedded emulator, whose operations complete inside the API
+    call: a stack still in progress afterwards means a resource failed (moto gives no reason).
+    """
+
+    def __init__(self, cloudformation: Any, s3: Any, progress: Progress, synchronous: bool = False):
+        self.cloudformation = cloudformation
+        self.s3 = s3
+        self.progress = progress
+        self.synchronous = synchronous
+        #: set as soon as a stack of ours exists, so that teardown can find it whatever happens next
+        self.stack_id: str | None = None
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def describe(self, name_or_id: str) -> dict[str, Any] | None:
+        """The stack's description, or None when no such (live) stack exists."""
+        from botocore.exceptions import ClientError
+
+        try:
+            stacks = self.cloudformation.describe_stacks(StackName=name_or_id)["Stacks"]
+        except ClientError as error:
+            if _code(error) == "ValidationError" and "does not exist" in _message(error):
+                return None
+            raise
+        if not stacks or stacks[0]["StackStatus"] == "DELETE_COMPLETE":
+            return None
+        return dict(stacks[0])
+
+    def failures(self, stack_id: str, since: datetime | None = None) -> tuple[ResourceFailure, ...]:
+        """Failed resources with the service's reasons, root causes first, oldest first."""
+        events: list[dict[str, Any]] = []
+        paginator = self.cloudformation.get_paginator("describe_stack_events")
+        try:
+            for page in paginator.paginate(StackName=stack_id):
+                events.extend(page["StackEvents"])
+                if (
+                    since is not None
+                    and page["StackEvents"]
+                    and page["StackEvents"][-1]["Timestamp"] < since
+                ):
+                    break
+        except Exception:  # diagnostics must never hide the error they are explaining
+            return ()
+        failed = [
+            event
+            for event in reversed(events)
+            if event.get("ResourceStatus", "").endswith("_FAILED")
+            and (since is None or event["Timestamp"] >= since)
+        ]
+        root = [e for e in failed if not e.get("ResourceStatusReason", "").startswith(_CANCELLED)]
+        chosen = root or failed
+        resources = [e for e in chosen if e.get("ResourceType") != "AWS::CloudFormation::Stack"]
+        return tuple(
+            ResourceFailure(
+                logical_id=e.get("LogicalResourceId", "?"),
+                resource_type=e.get("ResourceType", "?"),
+                status=e.get("ResourceStatus", "?"),
+                reason=e.get("ResourceStatusReason", "no reason given"),
+            )
+            for e in (resources or chosen)
+        )
+
+    # -- deploying ------------------------------------------------------------------------------
+
+    def deploy(self, request: DeployRequest, reuse: bool) -> DeployOutcome:
+        """Create the stack, or adopt and update an existing one of ours (``reuse``)."""
+        started = time.monotonic()
+        existing = self.describe(request.name)
+        if existing is not None:
+            existing = self._settle_existing(request, existing, reuse)
+        if existing is None:
+            description = self._create(request)
+            return DeployOutcome(
+                description["StackId"], "created", time.monotonic() - started, description
+            )
+        self.stack_id = existing["StackId"]
+        if _tags(existing).get(HASH_TAG) == request.tags.get(HASH_TAG):
+            self.progress(f"stack {request.name} is up to date: reused without an update")
+            return DeployOutcome(
+                existing["StackId"], "unchanged", time.monotonic() - started, existing
+            )
+        description = self._update(request, existing)
+        action = "updated" if description is not existing else "unchanged"
+        return DeployOutcome(existing["StackId"], action, time.monotonic() - started, description)
+
+    def _settle_existing(
+        self, request: DeployRequest, existing: dict[str, Any], reuse: bool
+    ) -> dict[str, Any] | None:
+        """Decide what to do with a stack that already has our name; None means create anew."""
+        name, status = request.name, existing["StackStatus"]
+        if _tags(existing).get(OWNERSHIP_TAG) != "true":
+            raise OwnershipError(
+                f"stack {name!r} already exists and was not created by pytest-cloudstack "
+                f"(it has no tag {OWNERSHIP_TAG}=true): it is never updated or deleted. "
+                "Choose another name with --cloud-stack-name or ini cloud_stack_prefix."
+            )
+        if is_in_progress(status) and status != "REVIEW_IN_PROGRESS":
+            if not reuse and status != "DELETE_IN_PROGRESS":
+                raise DeployError(
+                    name,
+                    f"the stack exists and is busy ({status}); another session "
+                    "is probably using it. Wait for it, or use --cloud-stack-name.",
+                )
+            self.progress(f"stack {name} is {status}: waiting for that operation to end")
+            result = wait_for_stack(
+                lambda: self.describe(existing["StackId"]),
+                "delete" if status == "DELETE_IN_PROGRESS" else "update",
+                request.timeout,
+            )
+            if result.timed_out:
+                raise DeployError(name, f"timed out waiting for the stack to leave {status}")
+            if result.description is None:
+                return None
+            existing, status = result.description, result.status
+        if status in _DEAD:
+            self.progress(f"stack {name} is {status}, left by an earlier run: deleting it first")
+            self.delete(existing["StackId"], request.timeout)
+            return None
+        if not reuse:
+            raise DeployError(
+                name,
+                f"the stack already exists ({status}, created "
+                f"{_tags(existing).get(CREATED_AT_TAG, 'at an unknown time')}). Pass "
+                "--cloud-stack-reuse to adopt and update it, or delete it first: "
+                f"aws cloudformation delete-stack --stack-name {name}",
+            )
+        if status == "UPDATE_ROLLBACK_FAILED":
+            raise DeployError(
+                name,
+                "the stack is UPDATE_ROLLBACK_FAILED and cannot be updated: "
+                "run `aws cloudformation continue-update-rollback` or delete it",
+            )
+        return existing
+
+    def _create(self, request: DeployRequest) -> dict[str, Any]:
+        self.progress(f"creating stack {request.name}")
+        started_at = _now()
+        try:
+            response = self.cloudformation.create_stack(
+                StackName=request.name,
+                TemplateBody=request.template_body,
+                Parameters=_parameters(request.parameters),
+                Capabilities=list(request.capabilities),
+                Tags=[{"Key": k, "Value": v} for k, v in request.tags.items()],
+                # Keep the failed resources for inspection when the user keeps failed stacks.
+                OnFailure="DO_NOTHING" if request.keep_failed_resources else "ROLLBACK",
+                TimeoutInMinutes=max(1, math.ceil(request.timeout / 60)),
+                ClientRequestToken=f"cloudstack-{uuid.uuid4()}",
+            )
+        except Exception as error:
+            self._adopt_leftover(request.name)
+            raise DeployError(
+                request.name,
+                f"CreateStack was refused: {service_message(error)}",
+                self.failures(self.stack_id, started_at) if self.stack_id else (),
+            ) from None
+        self.stack_id = response["StackId"]
+        return self._wait(request, "create", started_at)
+
+    def _update(self, request: DeployRequest, existing: dict[str, Any]) -> dict[str, Any]:
+        from botocore.exceptions import ClientError
+
+        tags = dict(request.tags)
+        tags[CREATED_AT_TAG] = _tags(existing).get(CREATED_AT_TAG, tags[CREATED_AT_TAG])
+        self.progress(f"updating stack {request.name}")
+        started_at = _now()
+        try:
+            self.cloudformation.update_stack(
+                StackName=existing["StackId"],
+                TemplateBody=request.template_body,
+                Parameters=_parameters(request.parameters),
+                Capabilities=list(request.capabilities),
+                Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+                ClientRequestToken=f"cloudstack-{uuid.uuid4()}",
+            )
+        except ClientError as error:
+            if "No updates are to be performed" in _message(error):
+                return existing
+            raise DeployError(
+                request.name, f"UpdateStack was refused: {service_message(error)}"
+            ) from None
+        except Exception as error:
+            raise DeployError(
+                request.name, f"UpdateStack was refused: {service_message(error)}"
+            ) from None
+        return self._wait(request, "update", started_at)
+
+    def _wait(self, request: DeployRequest, operation: str, started_at: datetime) -> dict[str, Any]:
+        assert self.stack_id is not None
+        stack_id = self.stack_id
+        result = wait_for_stack(lambda: self.describe(stack_id), operation, request.timeout)
+        if result.succeeded and result.description is not None:
+            return result.description
+        raise DeployError(
+            request.name,
+            self._why(result, operation, request.timeout),
+            self.failures(stack_id, started_at),
+        )
+
+    def _why(self, result: WaitResult, operation: str, timeout: float) -> str:
+        if result.timed_out:
+            return f"timed out after {timeout:.0f}s (--cloud-stack-timeout) with the stack in {result.status}"
+        if self.synchronous and is_in_progress(result.status):
+            return (
+                f"the emulator left the stack in {result.status}: a resource failed to {operation} "
+                "and the emulator gives no reason"
+            )
+        reason = (result.description or {}).get("StackStatusReason")
+        return f"the stack is {result.status}" + (f" ({reason})" if reason else "")
+
+    def _adopt_leftover(self, name: str) -> None:
+        # An emulator may answer a failing create with an error yet keep a half-created stack;
+        # remember it so that teardown deletes it.
+        try:
+            leftover = self.describe(name)
+        except Exception:
+            return
+        if leftover is not None and _tags(leftover).get(OWNERSHIP_TAG) == "true":
+            self.stack_id = leftover["StackId"]
+
+    # -- deleting -------------------------------------------------------------------------------
+
+    def delete(self, stack_id: str, timeout: float) -> None:
+        """Empty the stack's buckets, delete it and wait for ``DELETE_COMPLETE``."""
+        existing = self.describe(stack_id)
+        if existing is None:
+            return
+        if _tags(existing).get(OWNERSHIP_TAG) != "true":
+            raise OwnershipError(
+                f"stack {existing['StackName']!r} has no tag {OWNERSHIP_TAG}=true: "
+                "pytest-cloudstack never deletes it"
+            )
+        name = existing["StackName"]
+        started_at = _now()
+        self.empty_buckets(stack_id)
+        try:
+            self.cloudformation.delete_stack(
+                StackName=stack_id, ClientRequestToken=f"cloudstack-{uuid.uuid4()}"
+            )
+        except Exception as error:
+            raise TeardownError(
+                name, f"DeleteStack was refused: {service_message(error)}"
+            ) from None
+        result = wait_for_stack(lambda: self.describe(stack_id), "delete", timeout)
+        if result.succeeded:
+            return
+        if result.timed_out:
+            raise TeardownError(
+                name, f"timed out after {timeout:.0f}s with the stack in {result.status}"
+            )
+        reason = (result.description or {}).get("StackStatusReason")
+        raise TeardownError(
+            name,
+            f"the stack is {result.status}" + (f" ({reason})" if reason else ""),
+            self.failures(stack_id, started_at),
+        )
+
+    def empty_buckets(self, stack_id: str) -> int:
+        """Delete every object version in the stack's buckets: S3 refuses to delete a non-empty one."""
+        from botocore.exceptions import ClientError
+
+        removed = 0
+        for bucket in self.physical_ids(stack_id, "AWS::S3::Bucket"):
+            try:
+                paginator = self.s3.get_paginator("list_object_versions")
+                for page in paginator.paginate(Bucket=bucket):
+                    keys = [
+                        {"Key": item["Key"], "VersionId": item["VersionId"]}
+                        for item in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]
+                    ]
+                    for start in range(0, len(keys), 1000):  # DeleteObjects takes 1000 keys at most
+                        self.s3.delete_objects(
+                            Bucket=bucket,
+                            Delete={"Objects": keys[start : start + 1000], "Quiet": True},
+                        )
+                        removed += len(keys[start : start + 1000])
+            except ClientError as error:
+                if _code(error) != "NoSuchBucket":
+                    raise
+        return removed
+
+    def physical_ids(self, stack_id: str, resource_type: str) -> list[str]:
+        paginator = self.cloudformation.get_paginator("list_stack_resources")
+        return [
+            summary["PhysicalResourceId"]
+            for page in paginator.paginate(StackName=stack_id)
+            for summary in page["StackResourceSummaries"]
+            if summary["ResourceType"] == resource_type
+            and summary.get("PhysicalResourceId")
+            and summary.get("ResourceStatus") != "DELETE_COMPLETE"
+        ]
+
+
+def service_message(error: BaseException) -> str:
+    """The service's own words for an error, whatever shape the emulator answered in."""
+    response = getattr(error, "response", None)
+    if isinstance(response, dict) and "Error" in response:
+        code = response["Error"].get("Code", "")
+        message = response["Error"].get("Message", "")
+        return f"{code}: {message}" if code and message else (message or code or str(error))
+    # moto sometimes answers a query-protocol call with a JSON body, which botocore cannot parse.
+    match = re.search(r'"__type":\s*"([^"]+)",\s*"message":\s*"((?:[^"\\]|\\.)*)"', str(error))
+    if match:
+        return f"{match.group(1)}: {match.group(2)}"
+    return f"{type(error).__name__}: {error}"
+
+
+def _parameters(parameters: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()]
+
+
+def _tags(description: Mapping[str, Any]) -> dict[str, str]:
+    return {tag["Key"]: tag["Value"] for tag in description.get("Tags", [])}
+
+
+def _code(error: Any) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _message(error: Any) -> str:
+    return str(error.response.get("Error", {}).get("Message", ""))
+
+
+def _now() -> datetime:
+    from datetime import timezone
+
+    # A second of slack: the service's event timestamps and this clock are not the same clock.
+    return datetime.fromtimestamp(time.time() - 1, tz=timezone.utc)

@@ -1,0 +1,174 @@
+"""pytest entry point: options, hook registration, the ``cloud_stack`` fixture and the wiring.
+
+Kept thin on purpose: the lifecycle is in ``run.py``, CloudFormation in ``deploy.py``, naming in
+``naming.py``, templates in ``template.py``, the emulator in ``local/``, xdist in ``xdist.py``.
+Nothing here imports boto3: a pytest run without ``--cloud-stack`` pays nothing for the plugin.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+import pytest
+
+from pytest_cloudstack import settings as settings_module
+from pytest_cloudstack.errors import CloudStackError, ConfigurationError
+
+if TYPE_CHECKING:
+    from pytest_cloudstack.stack import Stack
+
+#: fixtures that need the deployed stack; a test using any of them gets the cloud_stack marker
+CLOUD_FIXTURES = frozenset({"cloud_stack"})
+SKIP_REASON = "needs --cloud-stack"
+
+
+class StackProvider(Protocol):
+    """What a test process asks for the stack: the owning run, or an xdist worker's view."""
+
+    def ensure_deployed(self) -> Stack: ...
+
+    def finish(self, tests_failed: bool = False) -> None: ...
+
+
+settings_key = pytest.StashKey[settings_module.Settings]()
+provider_key = pytest.StashKey[StackProvider]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    settings_module.add_options(parser)
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from pytest_cloudstack import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "cloud_stack: the test needs the deployed cloud stack "
+        "(added automatically to tests that use a cloud fixture)",
+    )
+    try:
+        settings = settings_module.resolve(config)
+    except ConfigurationError as error:
+        raise pytest.UsageError(str(error)) from None
+    config.stash[settings_key] = settings
+    if not settings.enabled:
+        return
+    try:
+        config.stash[provider_key] = _start_provider(config, settings)
+    except CloudStackError as error:
+        raise pytest.UsageError(str(error)) from None
+
+
+def _start_provider(config: pytest.Config, settings: settings_module.Settings) -> StackProvider:
+    from pytest_cloudstack.xdist import WorkerStack, worker_payload
+
+    payload = worker_payload(config)
+    if payload is not None:
+        worker = WorkerStack(config, payload)
+        worker.start()
+        return worker
+    from pytest_cloudstack.run import CloudStackRun
+
+    run = CloudStackRun(config, settings, _terminal_writer(config))
+    run.start()
+    if config.pluginmanager.hasplugin("xdist"):
+        from pytest_cloudstack.xdist import XdistController
+
+        config.pluginmanager.register(XdistController(run), "cloudstack-xdist-controller")
+    return run
+
+
+def _terminal_writer(config: pytest.Config) -> Callable[[str], None]:
+    def write(line: str) -> None:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None:
+            return
+        capture = config.pluginmanager.get_plugin("capturemanager")
+        # Deploys start inside a test's setup, where output is captured: progress must reach the
+        # terminal now, not appear in a failing test's captured stdout.
+        disabled = capture.global_and_fixture_disabled() if capture else contextlib.nullcontext()
+        with disabled:
+            reporter.write_line(f"cloudstack: {line}")
+
+    return write
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    provider = config.stash.get(provider_key, None)
+    header = getattr(provider, "header", None)
+    return header() if callable(header) else None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if CLOUD_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker("cloud_stack")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("cloud_stack") is not None:
+        _stack_for(item.config)
+
+
+def _stack_for(config: pytest.Config) -> Stack:
+    provider = config.stash.get(provider_key, None)
+    if provider is None:
+        if config.stash[settings_key].required:
+            pytest.fail(f"{SKIP_REASON} (ini cloud_stack_required = true)", pytrace=False)
+        pytest.skip(SKIP_REASON)
+    try:
+        return provider.ensure_deployed()
+    except CloudStackError as error:
+        pytest.fail(f"cloud stack not available: {error}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def cloud_stack(request: pytest.FixtureRequest) -> Stack:
+    """The deployed CloudFormation stack of this run (``pytest --cloud-stack``).
+
+    ``.name``, ``.target``, ``.region``, ``.outputs``, ``.resources``, ``.session`` and
+    ``.client(service)``; deployed once per run, torn down at the end of the session.
+    """
+    return _stack_for(request.config)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # trylast: after the fixtures' own finalizers, which may still use the stack.
+    provider = session.config.stash.get(provider_key, None)
+    if provider is None:
+        return
+    from pytest_cloudstack.run import CloudStackRun
+
+    provider.finish(tests_failed=session.testsfailed > 0)
+    # A stack that could not be deleted costs money: the run must not look green.
+    report = provider.teardown_report if isinstance(provider, CloudStackRun) else None
+    if report is not None and report.outcome == "failed" and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # A session that never started (a usage error after configure) still stops the emulator.
+    provider = config.stash.get(provider_key, None)
+    if provider is not None:
+        provider.finish()
+        del config.stash[provider_key]
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    provider = config.stash.get(provider_key, None)
+    lines = getattr(provider, "summary_lines", None)
+    if not callable(lines):
+        return
+    terminalreporter.section("cloud stack")
+    for line in lines():
+        terminalreporter.write_line(line)

@@ -1,0 +1,358 @@
+"""One pytest run's cloud stack: everything between configure and the end of the session.
+
+``CloudStackRun`` lives in ``config.stash`` of the process that owns the stack (the only process
+without xdist; the controller with xdist). It names the stack at configure time, starts the
+emulator for ``local``, deploys once when the first test needs the stack, and tears everything
+down, in reverse order, from ``pytest_sessionfinish``. Every lifetime is a context manager on one
+``ExitStack``, so an error half-way through still undoes what was done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_cloudstack import naming
+from pytest_cloudstack.connection import EMULATOR_REGION, Connection, default_region
+from pytest_cloudstack.errors import (
+    CloudStackError,
+    ConfigurationError,
+    CredentialsError,
+    TemplateError,
+)
+from pytest_cloudstack.settings import Keep, Settings, TargetKind
+from pytest_cloudstack.stack import Stack, describe_stack
+
+Writer = Callable[[str], None]
+
+
+@dataclass
+class TeardownReport:
+    """What happened to the stack at the end: ``deleted``, ``kept`` or ``failed``."""
+
+    outcome: str
+    detail: str
+
+
+class CloudStackRun:
+    """The stack's whole lifetime in the owning process."""
+
+    def __init__(self, config: pytest.Config, settings: Settings, write: Writer) -> None:
+        self.config = config
+        self.settings = settings
+        self.write = write
+        self.name = ""
+        self.template_label = ""
+        self.connection: Connection | None = None
+        self.branch: naming.BranchInfo | None = None
+        self.stack: Stack | None = None
+        self.deploy_error: CloudStackError | None = None
+        self.deploy_action = ""
+        self.deploy_seconds = 0.0
+        self.teardown_report: TeardownReport | None = None
+        self._deployed = False
+        self._finished = False
+        self._operations: Any = None
+        self._exit = contextlib.ExitStack()
+
+    # -- configure time -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Name the stack, export it, start the emulator: everything test modules may rely on."""
+        try:
+            self._start()
+        except BaseException:
+            self._exit.close()
+            raise
+
+    def _start(self) -> None:
+        settings = self.settings
+        if settings.name:
+            self.name = settings.name
+        else:
+            # The embedded emulator is private to this run: outside git it needs no real branch.
+            local = settings.target.kind is TargetKind.LOCAL
+            self.branch = naming.detect_branch(
+                os.environ, settings.rootdir, "local" if local else None
+            )
+            user = None if self.branch.in_ci else naming.current_user()
+            self.name = naming.stack_name(settings.prefix, self.branch.branch, user)
+        self.template_label = self._template_label()
+        self.connection = self._connect()
+        self._exit.enter_context(export_stack_name(self.name, settings.env_names))
+        if settings.target.kind is not TargetKind.LOCAL:
+            from pytest_cloudstack.locking import StackLock
+
+            scope = f"{self.connection.endpoint_url or 'aws'}|{self.connection.profile}|{self.connection.region}"
+            self._exit.enter_context(StackLock(self.name, scope))
+
+    def _connect(self) -> Connection:
+        settings = self.settings
+        hook = self.config.hook.pytest_cloudstack_boto_session
+
+        def on_session(session: Any) -> None:
+            hook(session=session)
+
+        if settings.target.kind is TargetKind.LOCAL:
+            from pytest_cloudstack.local.emulator import LocalEmulator, pointed_at
+
+            region = settings.region or EMULATOR_REGION
+            emulator = self._exit.enter_context(LocalEmulator())
+            self._exit.enter_context(pointed_at(emulator.url, region))
+            return Connection("local", region, emulator.url, None, on_session)
+        chain_region = settings.region or self._chain_region()
+        if settings.target.kind is TargetKind.ENDPOINT:
+            return Connection(
+                str(settings.target),
+                chain_region or EMULATOR_REGION,
+                settings.target.endpoint_url,
+                settings.profile,
+                on_session,
+            )
+        if not chain_region:
+            raise ConfigurationError(
+                "no AWS region for --cloud-stack=aws: pass --cloud-stack-region, set ini "
+                "cloud_stack_region, or set AWS_REGION / a region in your AWS profile"
+            )
+        return Connection("aws", chain_region, None, settings.profile, on_session)
+
+    def _chain_region(self) -> str | None:
+        try:
+            return default_region(self.settings.profile)
+        except Exception as error:  # botocore.exceptions.ProfileNotFound and friends
+            raise ConfigurationError(
+                f"cannot use AWS profile {self.settings.profile!r}: {error}. Check "
+                "--cloud-stack-profile / ini cloud_stack_profile / $AWS_PROFILE"
+            ) from None
+
+    def _template_label(self) -> str:
+        path = self.settings.template
+        if path is None:
+            return "(default template.yaml at rootdir)"
+        with contextlib.suppress(ValueError):
+            return str(path.relative_to(self.settings.rootdir))
+        return str(path)
+
+    def header(self) -> str:
+        """The report header line: effective target, region, stack, template and modes."""
+        assert self.connection is not None
+        keep = self.settings.keep.value
+        reuse = "on" if self.settings.reuse else "off"
+        target = self.connection.target
+        if self.settings.target.kind is TargetKind.LOCAL:
+            target = f"local (embedded emulator at {self.connection.endpoint_url})"
+        return (
+            f"cloudstack: target {target}, region {self.connection.region}, stack {self.name}, "
+            f"template {self.template_label}, keep {keep}, reuse {reuse}"
+        )
+
+    # -- deploy ---------------------------------------------------------------------------------
+
+    def ensure_deployed(self) -> Stack:
+        """Deploy on the first call; later calls return the same stack or raise the same error."""
+        if not self._deployed:
+            self._deployed = True
+            try:
+                self.stack = self._deploy()
+            except CloudStackError as error:
+                self.deploy_error = error
+                self.write(f"{error}")
+        if self.deploy_error is not None:
+            raise self.deploy_error
+        assert self.stack is not None
+        return self.stack
+
+    def _deploy(self) -> Stack:
+        from pytest_cloudstack.deploy import DeployRequest, StackOperations, request_hash
+        from pytest_cloudstack.template import load_template, resolve_parameters
+
+        assert self.connection is not None
+        settings, hook = self.settings, self.config.hook
+        template = load_template(self._template_source())
+        parameters = dict(settings.parameters)
+        hook.pytest_cloudstack_parameters(config=self.config, parameters=parameters)
+        parameters.update(settings.parameter_overrides)
+        parameters = resolve_parameters(template, parameters)
+        user_tags = dict(settings.tags)
+        hook.pytest_cloudstack_tags(config=self.config, tags=user_tags)
+        body = template.to_json()
+        capabilities = template.capabilities()
+        digest = request_hash(body, parameters, user_tags, capabilities)
+        tags = naming.stack_tags(list(user_tags.items()), self.branch, digest)
+
+        session = self.connection.session()
+        self._check_account(session)
+        cloudformation = self.connection.client("cloudformation", session)
+        self._operations = StackOperations(
+            cloudformation,
+            self.connection.client("s3", session),
+            self.write,
+            synchronous=settings.target.kind is TargetKind.LOCAL,
+        )
+        request = DeployRequest(
+            name=self.name,
+            template_body=body,
+            parameters=parameters,
+            capabilities=capabilities,
+            tags=tags,
+            timeout=settings.timeout,
+            keep_failed_resources=settings.keep is not Keep.NEVER,
+        )
+        outcome = self._operations.deploy(request, reuse=settings.reuse)
+        self.deploy_action, self.deploy_seconds = outcome.action, outcome.seconds
+        self.write(f"stack {self.name} {outcome.action} in {outcome.seconds:.1f}s")
+        description = describe_stack(
+            self.connection, cloudformation, outcome.stack_id, outcome.description
+        )
+        stack = Stack(description)
+        hook.pytest_cloudstack_deployed(stack=stack)
+        return stack
+
+    def _template_source(self) -> Path | dict[str, Any]:
+        from pytest_cloudstack.template import find_default_template
+
+        from_hook = self.config.hook.pytest_cloudstack_template(config=self.config)
+        if from_hook is not None:
+            self.template_label = "(from the pytest_cloudstack_template hook)"
+            return from_hook if isinstance(from_hook, dict) else Path(from_hook)
+        if self.settings.template is not None:
+            return self.settings.template
+        found = find_default_template(self.settings.rootdir)
+        if found is None:
+            raise TemplateError(
+                f"no template: none of template.yaml, template.yml, template.json is in "
+                f"{self.settings.rootdir}. Pass --cloud-stack-template PATH or set ini "
+                "cloud_stack_template"
+            )
+        return found
+
+    def _check_account(self, session: Any) -> None:
+        """On real AWS: credentials exist, and the account is allowed, before anything changes."""
+        if self.settings.target.kind is not TargetKind.AWS:
+            return
+        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+        assert self.connection is not None
+        try:
+            account = self.connection.client("sts", session).get_caller_identity()["Account"]
+        except NoCredentialsError:
+            raise CredentialsError(
+                "no AWS credentials found for --cloud-stack=aws: log in (aws sso login, "
+                "aws configure, or set AWS_PROFILE / AWS_ACCESS_KEY_ID), or run offline with "
+                "--cloud-stack=local"
+            ) from None
+        except (ClientError, BotoCoreError) as error:
+            raise CredentialsError(
+                f"the AWS credentials were rejected ({error}); refresh them (e.g. aws sso login) "
+                "or run offline with --cloud-stack=local"
+            ) from None
+        allowed = self.settings.allowed_accounts
+        if allowed and account not in allowed:
+            raise CredentialsError(
+                f"AWS account {account} is not in ini cloud_stack_allowed_accounts "
+                f"({', '.join(allowed)}): refusing to deploy. Switch credentials or add the account"
+            )
+
+    # -- teardown -------------------------------------------------------------------------------
+
+    def finish(self, tests_failed: bool = False) -> None:
+        """Delete (or keep) the stack, then undo everything ``start`` did, in reverse order."""
+        if self._finished:
+            return
+        self._finished = True
+        try:
+            self._teardown(tests_failed)
+        finally:
+            self._exit.close()
+
+    def _teardown(self, tests_failed: bool) -> None:
+        operations = self._operations
+        if operations is None or operations.stack_id is None:
+            return
+        keep = self.settings.keep is Keep.ALWAYS or (
+            self.settings.keep is Keep.FAILED and (tests_failed or self.deploy_error is not None)
+        )
+        if self.stack is not None:
+            self.config.hook.pytest_cloudstack_teardown(stack=self.stack, keep=keep)
+        if keep:
+            self.teardown_report = TeardownReport("kept", self._kept_detail())
+            self.write(f"{self.teardown_report.detail}")
+            return
+        self.write(f"deleting stack {self.name}")
+        started = time.monotonic()
+        try:
+            operations.delete(operations.stack_id, self.settings.timeout)
+        except CloudStackError as error:
+            self.teardown_report = TeardownReport("failed", str(error))
+            self.write(f"{error}")
+            return
+        except Exception as error:  # the session must end cleanly: say what happened, keep going
+            self.teardown_report = TeardownReport(
+                "failed", f"deleting stack {self.name!r} failed: {type(error).__name__}: {error}"
+            )
+            self.write(f"{self.teardown_report.detail}")
+            return
+        seconds = time.monotonic() - started
+        self.teardown_report = TeardownReport(
+            "deleted", f"stack {self.name} deleted in {seconds:.1f}s"
+        )
+        self.write(f"{self.teardown_report.detail}")
+
+    def _kept_detail(self) -> str:
+        assert self.connection is not None
+        if self.settings.target.kind is TargetKind.LOCAL:
+            return (
+                f"stack {self.name} kept, but the embedded emulator stops with this session, "
+                "so it goes with it; keep is meant for aws and endpoint targets"
+            )
+        command = f"aws cloudformation delete-stack --stack-name {self.name} --region {self.connection.region}"
+        if self.connection.endpoint_url:
+            command += f" --endpoint-url {self.connection.endpoint_url}"
+        if self.connection.profile:
+            command += f" --profile {self.connection.profile}"
+        return f"stack {self.name} kept; delete it with: {command}"
+
+    def summary_lines(self) -> list[str]:
+        """The terminal summary: where, what was deployed, what happened at the end."""
+        assert self.connection is not None
+        lines = [
+            f"target {self.connection.target}, region {self.connection.region}, stack {self.name}"
+        ]
+        if not self._deployed:
+            lines.append("not deployed: no selected test needed the stack")
+        elif self.deploy_error is not None:
+            lines.append(str(self.deploy_error))
+        elif self.deploy_action == "unchanged":
+            lines.append(
+                f"reused, unchanged ({self.deploy_seconds:.1f}s); "
+                f"{len(self.stack.resources) if self.stack else 0} resources"
+            )
+        else:
+            lines.append(
+                f"{self.deploy_action} in {self.deploy_seconds:.1f}s; "
+                f"{len(self.stack.resources) if self.stack else 0} resources"
+            )
+        if self.teardown_report is not None:
+            lines.append(self.teardown_report.detail)
+        return lines
+
+
+@contextlib.contextmanager
+def export_stack_name(name: str, env_names: tuple[str, ...]) -> Any:
+    """Export the stack name under the user's variables (and ``CLOUD_STACK_NAME``) for the session."""
+    with pytest.MonkeyPatch.context() as patch:
+        for env_name in env_names:
+            patch.setenv(env_name, name)
+        yield
+
+
+def deploy_error_reason(error: CloudStackError) -> str:
+    """The one-paragraph reason shown on every test that needed a stack that failed to deploy."""
+    return f"cloud stack not available: {error}"

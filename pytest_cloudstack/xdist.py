@@ -1,0 +1,86 @@
+"""pytest-xdist: the controller deploys once and tears down; workers only use the stack.
+
+The controller deploys when xdist configures the first worker node and hands every worker the
+stack's description (and, for ``local``, the emulator's URL) through ``workerinput``. Workers
+never create or delete anything, so a crashed worker cannot leave the stack half torn down; the
+controller's ``pytest_sessionfinish`` runs after every worker has finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import pytest
+
+from pytest_cloudstack.connection import Connection
+from pytest_cloudstack.errors import CloudStackError
+from pytest_cloudstack.run import CloudStackRun, export_stack_name
+from pytest_cloudstack.stack import Stack, StackDescription
+
+WORKERINPUT_KEY = "cloudstack"
+
+
+class XdistController:
+    """Registered on the controller when pytest-xdist is active."""
+
+    def __init__(self, run: CloudStackRun) -> None:
+        self.run = run
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        run = self.run
+        assert run.connection is not None
+        payload: dict[str, Any] = {
+            "name": run.name,
+            "connection": run.connection.to_dict(),
+            "env_names": list(run.settings.env_names),
+        }
+        try:
+            payload["stack"] = run.ensure_deployed().description.to_dict()
+        except CloudStackError as error:
+            payload["error"] = str(error)
+        node.workerinput[WORKERINPUT_KEY] = payload
+
+
+class WorkerStack:
+    """A worker's view: the controller's stack, or the controller's deploy error."""
+
+    def __init__(self, config: pytest.Config, payload: dict[str, Any]) -> None:
+        self.payload = payload
+        self.name: str = payload["name"]
+        hook = config.hook.pytest_cloudstack_boto_session
+        self.connection = Connection.from_dict(
+            payload["connection"], on_session=lambda session: hook(session=session)
+        )
+        self._stack: Stack | None = None
+        self._exit = contextlib.ExitStack()
+
+    def start(self) -> None:
+        self._exit.enter_context(export_stack_name(self.name, tuple(self.payload["env_names"])))
+        if self.connection.target == "local" and self.connection.endpoint_url:
+            from pytest_cloudstack.local.emulator import pointed_at
+
+            self._exit.enter_context(
+                pointed_at(self.connection.endpoint_url, self.connection.region)
+            )
+
+    def ensure_deployed(self) -> Stack:
+        if "error" in self.payload:
+            raise CloudStackError(self.payload["error"])
+        if self._stack is None:
+            description = StackDescription.from_dict(self.payload["stack"], self.connection)
+            self._stack = Stack(description)
+        return self._stack
+
+    def finish(self, tests_failed: bool = False) -> None:
+        self._exit.close()
+
+
+def worker_payload(config: pytest.Config) -> dict[str, Any] | None:
+    """The controller's payload when this process is an xdist worker of a cloud-stack run."""
+    workerinput = getattr(config, "workerinput", None)
+    if not isinstance(workerinput, dict):
+        return None
+    payload = workerinput.get(WORKERINPUT_KEY)
+    return payload if isinstance(payload, dict) else None
