@@ -319,7 +319,10 @@ class StackOperations:
             )
         name = existing["StackName"]
         started_at = _now()
-        self.empty_buckets(stack_id)
+        try:
+            self.empty_buckets(stack_id)
+        except Exception as error:  # try the delete anyway: it may still succeed, or say why not
+            self.progress(f"could not empty the stack's buckets: {service_message(error)}")
         try:
             self.cloudformation.delete_stack(
                 StackName=stack_id, ClientRequestToken=f"cloudstack-{uuid.uuid4()}"

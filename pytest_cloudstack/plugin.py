@@ -126,7 +126,9 @@ def _stack_for(config: pytest.Config) -> Stack:
     try:
         return provider.ensure_deployed()
     except CloudStackError as error:
-        pytest.fail(f"cloud stack not available: {error}", pytrace=False)
+        reason = f"cloud stack not available: {error}"
+    # Outside the except block: the reason alone, without "during handling of ..." chaining.
+    pytest.fail(reason, pytrace=False)
 
 
 @pytest.fixture(scope="session")

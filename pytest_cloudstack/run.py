@@ -163,7 +163,7 @@ class CloudStackRun:
                 self.stack = self._deploy()
             except CloudStackError as error:
                 self.deploy_error = error
-                self.write(f"{error}")
+                self.write(str(error))
         if self.deploy_error is not None:
             raise self.deploy_error
         assert self.stack is not None
@@ -283,7 +283,7 @@ class CloudStackRun:
             self.config.hook.pytest_cloudstack_teardown(stack=self.stack, keep=keep)
         if keep:
             self.teardown_report = TeardownReport("kept", self._kept_detail())
-            self.write(f"{self.teardown_report.detail}")
+            self.write(self.teardown_report.detail)
             return
         self.write(f"deleting stack {self.name}")
         started = time.monotonic()
@@ -291,19 +291,21 @@ class CloudStackRun:
             operations.delete(operations.stack_id, self.settings.timeout)
         except CloudStackError as error:
             self.teardown_report = TeardownReport("failed", str(error))
-            self.write(f"{error}")
+            self.write(str(error))
             return
         except Exception as error:  # the session must end cleanly: say what happened, keep going
+            from pytest_cloudstack.deploy import service_message
+
             self.teardown_report = TeardownReport(
-                "failed", f"deleting stack {self.name!r} failed: {type(error).__name__}: {error}"
+                "failed", f"deleting stack {self.name!r} failed: {service_message(error)}"
             )
-            self.write(f"{self.teardown_report.detail}")
+            self.write(self.teardown_report.detail)
             return
         seconds = time.monotonic() - started
         self.teardown_report = TeardownReport(
             "deleted", f"stack {self.name} deleted in {seconds:.1f}s"
         )
-        self.write(f"{self.teardown_report.detail}")
+        self.write(self.teardown_report.detail)
 
     def _kept_detail(self) -> str:
         assert self.connection is not None
