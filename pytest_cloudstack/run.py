@@ -21,6 +21,7 @@ import pytest
 
 from pytest_cloudstack import naming
 from pytest_cloudstack.connection import EMULATOR_REGION, Connection, default_region
+from pytest_cloudstack.environment import export_stack_name, pointed_at
 from pytest_cloudstack.errors import (
     CloudStackError,
     ConfigurationError,
@@ -101,7 +102,7 @@ class CloudStackRun:
             hook(session=session)
 
         if settings.target.kind is TargetKind.LOCAL:
-            from pytest_cloudstack.local.emulator import LocalEmulator, pointed_at
+            from pytest_cloudstack.local.emulator import LocalEmulator
 
             region = settings.region or EMULATOR_REGION
             emulator = self._exit.enter_context(LocalEmulator())
@@ -109,12 +110,12 @@ class CloudStackRun:
             return Connection("local", region, emulator.url, None, on_session)
         chain_region = settings.region or self._chain_region()
         if settings.target.kind is TargetKind.ENDPOINT:
+            assert settings.target.endpoint_url is not None
+            region = chain_region or EMULATOR_REGION
+            # Code under test reaches the same endpoint as the plugin, without any change.
+            self._exit.enter_context(pointed_at(settings.target.endpoint_url, region))
             return Connection(
-                str(settings.target),
-                chain_region or EMULATOR_REGION,
-                settings.target.endpoint_url,
-                settings.profile,
-                on_session,
+                str(settings.target), region, settings.target.endpoint_url, None, on_session
             )
         if not chain_region:
             raise ConfigurationError(
@@ -344,15 +345,6 @@ class CloudStackRun:
         if self.teardown_report is not None:
             lines.append(self.teardown_report.detail)
         return lines
-
-
-@contextlib.contextmanager
-def export_stack_name(name: str, env_names: tuple[str, ...]) -> Any:
-    """Export the stack name under the user's variables (and ``CLOUD_STACK_NAME``) for the session."""
-    with pytest.MonkeyPatch.context() as patch:
-        for env_name in env_names:
-            patch.setenv(env_name, name)
-        yield
 
 
 def deploy_error_reason(error: CloudStackError) -> str:

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from pytest_cloudstack.connection import Connection
+from pytest_cloudstack.environment import export_stack_name, pointed_at
 from pytest_cloudstack.errors import CloudStackError
-from pytest_cloudstack.run import CloudStackRun, export_stack_name
+from pytest_cloudstack.run import CloudStackRun
 from pytest_cloudstack.stack import Stack, StackDescription
 
 WORKERINPUT_KEY = "cloudstack"
@@ -58,9 +59,7 @@ class WorkerStack:
 
     def start(self) -> None:
         self._exit.enter_context(export_stack_name(self.name, tuple(self.payload["env_names"])))
-        if self.connection.target == "local" and self.connection.endpoint_url:
-            from pytest_cloudstack.local.emulator import pointed_at
-
+        if self.connection.endpoint_url:
             self._exit.enter_context(
                 pointed_at(self.connection.endpoint_url, self.connection.region)
             )
