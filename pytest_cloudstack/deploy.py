@@ -318,6 +318,20 @@ class StackOperations:
                 "pytest-cloudstack never deletes it"
             )
         name = existing["StackName"]
+        status = existing["StackStatus"]
+        # CloudFormation refuses a delete while a rollback or an update runs; a create in
+        # progress, though, is cancelled by the delete.
+        if is_in_progress(status) and status not in ("CREATE_IN_PROGRESS", "DELETE_IN_PROGRESS"):
+            self.progress(f"stack {name} is {status}: waiting for it to settle before deleting")
+            settled = wait_for_stack(lambda: self.describe(stack_id), "settle", timeout)
+            if settled.description is None:
+                return
+            if settled.timed_out:
+                raise TeardownError(
+                    name,
+                    f"timed out after {timeout:.0f}s waiting for the stack "
+                    f"to leave {settled.status}",
+                )
         started_at = _now()
         try:
             self.empty_buckets(stack_id)

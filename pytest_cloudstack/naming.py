@@ -21,6 +21,8 @@ from pathlib import Path
 from pytest_cloudstack.errors import ConfigurationError
 
 MAX_NAME = 128
+MAX_PREFIX = 64
+MAX_USER = 32
 ENV_BRANCH = "CLOUD_STACK_BRANCH"
 TAG_PREFIX = "cloudstack:"
 OWNERSHIP_TAG = "cloudstack:managed"
@@ -112,12 +114,15 @@ def detect_branch(environ: Mapping[str, str], cwd: Path, fallback: str | None = 
 
 def stack_name(prefix: str, branch: str, user: str | None = None) -> str:
     """``{prefix}-{branch}[-{user}]`` made valid for CloudFormation, stable for the same input."""
-    prefix_part = _sanitise(prefix) or "stack"
+    # Prefix and user get bounded shares of the 128 characters so that the branch (or at least
+    # its hash) always survives: two branches must never map to one stack.
+    prefix_part = (_sanitise(prefix) or "stack")[:MAX_PREFIX].rstrip("-")
     if not prefix_part[0].isalpha():
-        prefix_part = f"stack-{prefix_part}"
+        prefix_part = f"stack-{prefix_part}"[:MAX_PREFIX].rstrip("-")
     branch_part = _sanitise(branch)
     changed = branch_part != branch
-    user_part = f"-{_sanitise(user)}" if user and _sanitise(user) else ""
+    user_text = _sanitise(user or "")[:MAX_USER].rstrip("-")
+    user_part = f"-{user_text}" if user_text else ""
     suffix = f"-{_short_hash(branch)}" if changed or not branch_part else ""
     fixed = len(prefix_part) + 1 + len(user_part)
     room = MAX_NAME - fixed - len(suffix)

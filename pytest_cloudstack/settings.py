@@ -243,9 +243,13 @@ def parse_target(text: str, source: str = "ini cloud_stack_target") -> TargetSpe
             pass
         else:
             return TargetSpec(TargetKind.ENDPOINT, value.rstrip("/"))
+    hint = ""
+    if source == "--cloud-stack" and os.path.exists(value):
+        # `pytest --cloud-stack tests/`: the optional value swallowed a path argument.
+        hint = f" ('{value}' is a path: write --cloud-stack=TARGET, or put the paths first)"
     raise ConfigurationError(
         f"invalid cloud stack target {text!r} ({source}): use aws, local, "
-        "or an endpoint URL such as http://127.0.0.1:4566"
+        f"or an endpoint URL such as http://127.0.0.1:4566{hint}"
     )
 
 
@@ -254,8 +258,12 @@ def parse_keep(text: str) -> Keep:
         return Keep(text.strip().lower())
     except ValueError:
         valid = ", ".join(k.value for k in Keep)
+        hint = ""
+        if os.path.exists(text):
+            hint = f" ('{text}' is a path: write --cloud-stack-keep=WHEN, or put the paths first)"
         raise ConfigurationError(
-            f"invalid value {text!r} for --cloud-stack-keep / ini cloud_stack_keep: use one of {valid}"
+            f"invalid value {text!r} for --cloud-stack-keep / ini cloud_stack_keep: "
+            f"use one of {valid}{hint}"
         ) from None
 
 

@@ -21,6 +21,7 @@ SUCCESS = {
     "create": {"CREATE_COMPLETE"},
     "update": {"UPDATE_COMPLETE"},
     "delete": {"DELETE_COMPLETE"},
+    "settle": set(),  # any status that is not *_IN_PROGRESS ends the wait successfully
 }
 # Statuses that mean the operation has failed, even though CloudFormation may still be busy.
 _FAILING_IN_PROGRESS = {
@@ -89,7 +90,8 @@ def wait_for_stack(
             if status != last_status and on_status is not None:
                 on_status(status)
             last_status = status
-            if status in SUCCESS[operation]:
+            settled = operation == "settle" and not is_in_progress(status)
+            if status in SUCCESS[operation] or settled:
                 return WaitResult(status, description, True, False, polls)
             if is_failure(status) or not is_in_progress(status):
                 return WaitResult(status, description, False, False, polls)
