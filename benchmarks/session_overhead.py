@@ -41,13 +41,28 @@ def median_of(repeat: int, measure: Callable[[], float]) -> tuple[float, list[fl
 def plugin_session_overhead() -> float:
     with tempfile.TemporaryDirectory() as tmp:
         call_file = Path(tmp) / "call-time"
-        env = {**os.environ, "BENCH_CALL_TIME_FILE": str(call_file),
-               "PYTHONPATH": str(REPO / "benchmarks")}
+        env = {
+            **os.environ,
+            "BENCH_CALL_TIME_FILE": str(call_file),
+            "PYTHONPATH": str(REPO / "benchmarks"),
+        }
         started = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "pytest", str(EXAMPLE), "--cloud-stack", "-q",
-             "-p", "_call_time", "-p", "no:cacheprovider"],
-            check=True, env=env, stdout=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                str(EXAMPLE),
+                "--cloud-stack",
+                "-q",
+                "-p",
+                "_call_time",
+                "-p",
+                "no:cacheprovider",
+            ],
+            check=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
         )
         wall = time.perf_counter() - started
         return wall - float(call_file.read_text())
@@ -74,13 +89,18 @@ def free_port() -> int:
 def by_hand_lifecycle(aws: str) -> float:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "AWS_DEFAULT_REGION": "us-east-1"}
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
     common = ["--endpoint-url", url, "--region", "us-east-1"]
     started = time.perf_counter()
     server = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         while True:
@@ -89,16 +109,28 @@ def by_hand_lifecycle(aws: str) -> float:
                 break
             except OSError:
                 time.sleep(0.05)
-        quiet = {"check": True, "env": env, "stdout": subprocess.DEVNULL}
-        subprocess.run([aws, "cloudformation", "deploy", "--template-file",
-                        str(EXAMPLE / "template.yaml"), "--stack-name", "by-hand",
-                        "--capabilities", "CAPABILITY_IAM", *common], **quiet)  # type: ignore[arg-type]
-        subprocess.run([aws, "cloudformation", "describe-stacks", "--stack-name", "by-hand",
-                        *common], **quiet)  # type: ignore[arg-type]
-        subprocess.run([aws, "cloudformation", "delete-stack", "--stack-name", "by-hand",
-                        *common], **quiet)  # type: ignore[arg-type]
-        subprocess.run([aws, "cloudformation", "wait", "stack-delete-complete", "--stack-name",
-                        "by-hand", *common], **quiet)  # type: ignore[arg-type]
+
+        def cloudformation(*args: str) -> None:
+            subprocess.run(
+                [aws, "cloudformation", *args, *common],
+                check=True,
+                env=env,
+                stdout=subprocess.DEVNULL,
+            )
+
+        template = str(EXAMPLE / "template.yaml")
+        cloudformation(
+            "deploy",
+            "--template-file",
+            template,
+            "--stack-name",
+            "by-hand",
+            "--capabilities",
+            "CAPABILITY_IAM",
+        )
+        cloudformation("describe-stacks", "--stack-name", "by-hand")
+        cloudformation("delete-stack", "--stack-name", "by-hand")
+        cloudformation("wait", "stack-delete-complete", "--stack-name", "by-hand")
     finally:
         server.terminate()
         server.wait()
@@ -108,9 +140,19 @@ def by_hand_lifecycle(aws: str) -> float:
 def collection_time(*extra: str) -> float:
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "pytest", str(EXAMPLE), "--collect-only", "-q",
-         "-p", "no:cacheprovider", *extra],
-        check=False, stdout=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(EXAMPLE),
+            "--collect-only",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            *extra,
+        ],
+        check=False,
+        stdout=subprocess.DEVNULL,
     )
     return time.perf_counter() - started
 
@@ -133,14 +175,20 @@ def main() -> None:
     collect_with = statistics.median(with_plugin)
     collect_without = statistics.median(without_plugin)
     print(f"runs per figure: {args.repeat} (collection: {len(with_plugin)})")
-    print(f"(a) plugin session overhead, local target:  median {plugin:6.2f} s  "
-          f"samples {[round(s, 2) for s in plugin_samples]}")
-    print(f"(b) same lifecycle by hand (moto_server + aws cli): median {by_hand:6.2f} s  "
-          f"samples {[round(s, 2) for s in hand_samples]}")
+    print(
+        f"(a) plugin session overhead, local target:  median {plugin:6.2f} s  "
+        f"samples {[round(s, 2) for s in plugin_samples]}"
+    )
+    print(
+        f"(b) same lifecycle by hand (moto_server + aws cli): median {by_hand:6.2f} s  "
+        f"samples {[round(s, 2) for s in hand_samples]}"
+    )
     print(f"    ratio (a)/(b): {plugin / by_hand:.2f}  (target <= 0.5)")
-    print(f"(c) collection without --cloud-stack: plugin {collect_with * 1000:.0f} ms, "
-          f"-p no:cloudstack {collect_without * 1000:.0f} ms, "
-          f"difference {(collect_with - collect_without) * 1000:+.0f} ms (target within 20 ms)")
+    print(
+        f"(c) collection without --cloud-stack: plugin {collect_with * 1000:.0f} ms, "
+        f"-p no:cloudstack {collect_without * 1000:.0f} ms, "
+        f"difference {(collect_with - collect_without) * 1000:+.0f} ms (target within 20 ms)"
+    )
 
 
 if __name__ == "__main__":

@@ -25,7 +25,9 @@ def outputs(cloud_stack):
 def test_stack_exposes_outputs_and_resources(cloud_stack):
     assert set(cloud_stack.outputs) >= {"OrdersQueueUrl", "OrdersTableName", "ReceiptsBucketName"}
     assert cloud_stack.resources["OrdersTable"].type == "AWS::DynamoDB::Table"
-    assert cloud_stack.resources["OrdersTable"].physical_id == cloud_stack.outputs["OrdersTableName"]
+    assert (
+        cloud_stack.resources["OrdersTable"].physical_id == cloud_stack.outputs["OrdersTableName"]
+    )
 
 
 def test_orders_table_is_keyed_by_id(cloud_stack, outputs):
