@@ -316,3 +316,31 @@ def test_second_session_on_the_same_stack_is_refused(
         output, _ = first.communicate(timeout=120)
     assert first.returncode == 0, output
     assert moto.live_stacks() == {}
+
+
+def test_missing_template_says_where_it_looked(pytester: pytest.Pytester, moto: MotoServer) -> None:
+    pytester.makepyfile(USES_STACK)
+    result = pytester.runpytest(f"--cloud-stack={moto.url}")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*no template: none of template.yaml, template.yml, template.json is in *"
+            "Pass --cloud-stack-template PATH or set ini cloud_stack_template*"
+        ]
+    )
+    assert _stacks_named(moto, "") == []
+
+
+def test_a_required_parameter_without_value_fails_before_anything_is_created(
+    project: pytest.Pytester, moto: MotoServer
+) -> None:
+    project.makefile(
+        ".yaml",
+        template="Parameters:\n  ApiKey: {Type: String, NoEcho: true}\n"
+        "Resources:\n  Q: {Type: AWS::SQS::Queue}\n",
+    )
+    project.makepyfile(USES_STACK)
+    result = project.runpytest(f"--cloud-stack={moto.url}")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*parameter 'ApiKey' has no value: pass --cloud-stack-param*"])
+    assert _stacks_named(moto, "") == []
