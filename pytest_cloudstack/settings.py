@@ -23,6 +23,7 @@ from pytest_cloudstack.errors import ConfigurationError
 
 GROUP = "cloudstack"
 DEFAULT_TIMEOUT = 3600.0
+DEFAULT_SWEEP_AGE = "24h"
 ENV_TARGET = "CLOUD_STACK_TARGET"
 ENV_NAME = "CLOUD_STACK_NAME"
 
@@ -33,6 +34,14 @@ class Keep(enum.Enum):
     NEVER = "never"
     FAILED = "failed"
     ALWAYS = "always"
+
+
+class SamTransform(enum.Enum):
+    """Where a SAM template is turned into plain CloudFormation."""
+
+    AUTO = "auto"
+    CLIENT = "client"
+    SERVICE = "service"
 
 
 class TargetKind(enum.Enum):
@@ -73,6 +82,13 @@ class Settings:
     allowed_accounts: tuple[str, ...]
     required: bool
     rootdir: Path
+    auto_fixtures: bool = True
+    artifact_bucket: str | None = None
+    sam_transform: SamTransform = SamTransform.AUTO
+    local_packages: tuple[str, ...] = ()
+    force_delete: bool = False
+    sweep_age: float | None = None  # seconds; set when --cloud-stack-sweep was given
+    plan: bool = False
 
 
 @dataclass(frozen=True)
@@ -82,6 +98,7 @@ class _Option:
     help: str
     ini_type: str = "string"
     cli: Mapping[str, Any] | None = None
+    ini_default: Any = None
 
 
 _OPTIONS: tuple[_Option, ...] = (
@@ -167,6 +184,52 @@ _OPTIONS: tuple[_Option, ...] = (
         "true: tests that need the stack error instead of skipping when --cloud-stack is absent",
         ini_type="bool",
     ),
+    _Option(
+        (),
+        "cloud_stack_auto_fixtures",
+        "generate one fixture per supported template resource, named in snake_case from its "
+        "logical ID (default true)",
+        ini_type="bool",
+        ini_default=True,
+    ),
+    _Option(
+        (),
+        "cloud_stack_artifact_bucket",
+        "bucket for packaged code and large templates (default: one the plugin owns per account "
+        "and region)",
+    ),
+    _Option(
+        (),
+        "cloud_stack_sam_transform",
+        "where SAM templates are transformed: auto (default), client (aws-sam-translator here), "
+        "service (CloudFormation)",
+    ),
+    _Option(
+        (),
+        "cloud_stack_local_packages",
+        "host packages that Lambda handlers run on the local target may import, one per line "
+        "(default: none beyond boto3)",
+        ini_type="linelist",
+    ),
+    _Option(
+        (),
+        "cloud_stack_force_delete",
+        "true: when a delete ends in DELETE_FAILED, force it and list what was left behind",
+        ini_type="bool",
+    ),
+    _Option(
+        ("--cloud-stack-sweep",),
+        None,
+        "delete the stacks pytest-cloudstack created that are older than AGE "
+        f"(default {DEFAULT_SWEEP_AGE}; e.g. 90m, 12h, 2d) or past their expiry, then exit",
+        cli={"nargs": "?", "const": DEFAULT_SWEEP_AGE, "default": None, "metavar": "AGE"},
+    ),
+    _Option(
+        ("--cloud-stack-plan",),
+        None,
+        "show what a deploy would change, then exit without changing anything",
+        cli={"action": "store_true", "default": False},
+    ),
 )
 
 
@@ -178,7 +241,7 @@ def add_options(parser: pytest.Parser) -> None:
             dest = option.flags[0].lstrip("-").replace("-", "_")
             group.addoption(*option.flags, dest=dest, help=option.help, **dict(option.cli or {}))
         if option.ini:
-            default: Any = [] if option.ini_type == "linelist" else None
+            default: Any = [] if option.ini_type == "linelist" else option.ini_default
             parser.addini(option.ini, option.help, type=option.ini_type, default=default)  # type: ignore[arg-type]
 
 
@@ -227,6 +290,13 @@ def resolve(config: pytest.Config, environ: Mapping[str, str] | None = None) -> 
         allowed_accounts=parse_accounts(_lines(config, "cloud_stack_allowed_accounts")),
         required=bool(config.getini("cloud_stack_required")),
         rootdir=rootdir,
+        auto_fixtures=bool(config.getini("cloud_stack_auto_fixtures")),
+        artifact_bucket=_ini(config, "cloud_stack_artifact_bucket"),
+        sam_transform=parse_sam_transform(_ini(config, "cloud_stack_sam_transform") or "auto"),
+        local_packages=tuple(_lines(config, "cloud_stack_local_packages")),
+        force_delete=bool(config.getini("cloud_stack_force_delete")),
+        sweep_age=None if opt.cloud_stack_sweep is None else parse_age(opt.cloud_stack_sweep),
+        plan=bool(opt.cloud_stack_plan),
     )
 
 
@@ -265,6 +335,30 @@ def parse_keep(text: str) -> Keep:
             f"invalid value {text!r} for --cloud-stack-keep / ini cloud_stack_keep: "
             f"use one of {valid}{hint}"
         ) from None
+
+
+def parse_sam_transform(text: str) -> SamTransform:
+    try:
+        return SamTransform(text.strip().lower())
+    except ValueError:
+        valid = ", ".join(k.value for k in SamTransform)
+        raise ConfigurationError(
+            f"invalid value {text!r} for ini cloud_stack_sam_transform: use one of {valid}"
+        ) from None
+
+
+_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_age(text: str) -> float:
+    """``90m``, ``12h``, ``2d`` or a number of seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text.lower())
+    if not match or float(match.group(1)) <= 0:
+        raise ConfigurationError(
+            f"invalid age {text!r} for --cloud-stack-sweep: use a positive number with a unit, "
+            "e.g. 90m, 12h or 2d (no unit: seconds)"
+        )
+    return float(match.group(1)) * _AGE_UNITS[match.group(2) or "s"]
 
 
 def parse_timeout(text: str | None) -> float:

@@ -126,6 +126,8 @@ FLAGS = (
     "--cloud-stack-reuse",
     "--cloud-stack-timeout",
     "--cloud-stack-env",
+    "--cloud-stack-sweep",
+    "--cloud-stack-plan",
 )
 INI_KEYS = (
     "cloud_stack_target",
@@ -142,6 +144,11 @@ INI_KEYS = (
     "cloud_stack_env",
     "cloud_stack_allowed_accounts",
     "cloud_stack_required",
+    "cloud_stack_auto_fixtures",
+    "cloud_stack_artifact_bucket",
+    "cloud_stack_sam_transform",
+    "cloud_stack_local_packages",
+    "cloud_stack_force_delete",
 )
 
 
@@ -186,6 +193,13 @@ INVALID: list[tuple[str, list[str], list[str], list[str]]] = [
         ["'sometimes'", "use one of never, failed, always"],
     ),
     ("ini-keep", [], ["cloud_stack_keep = maybe"], ["'maybe'", "use one of never, failed, always"]),
+    (
+        "ini-sam-transform",
+        [],
+        ["cloud_stack_sam_transform = cloud"],
+        ["'cloud'", "cloud_stack_sam_transform", "use one of auto, client, service"],
+    ),
+    ("cli-sweep-age", ["--cloud-stack-sweep=soon"], [], ["'soon'", "e.g. 90m, 12h or 2d"]),
     (
         "cli-param",
         ["--cloud-stack-param", "NoEquals"],
