@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from pytest_cloudstack.errors import DeployError, OwnershipError, ResourceFailure, TeardownError
-from pytest_cloudstack.naming import CREATED_AT_TAG, HASH_TAG, OWNERSHIP_TAG
+from pytest_cloudstack.naming import CREATED_AT_TAG, HASH_TAG, OWNERSHIP_TAG, RUN_ID_TAG
 from pytest_cloudstack.waiting import WaitResult, is_in_progress, wait_for_stack
 
 Progress = Callable[[str], None]
@@ -89,13 +89,22 @@ class StackOperations:
     call: a stack still in progress afterwards means a resource failed (moto gives no reason).
     """
 
-    def __init__(self, cloudformation: Any, s3: Any, progress: Progress, synchronous: bool = False):
+    def __init__(
+        self,
+        cloudformation: Any,
+        s3: Any,
+        progress: Progress,
+        synchronous: bool = False,
+        run_id: str = "",
+    ):
         self.cloudformation = cloudformation
         self.s3 = s3
         self.progress = progress
         self.synchronous = synchronous
+        self.run_id = run_id
         #: set as soon as a stack of ours exists, so that teardown can find it whatever happens next
         self.stack_id: str | None = None
+        self.create_attempted = False
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -222,6 +231,7 @@ class StackOperations:
     def _create(self, request: DeployRequest) -> dict[str, Any]:
         self.progress(f"creating stack {request.name}")
         started_at = _now()
+        self.create_attempted = True
         try:
             response = self.cloudformation.create_stack(
                 StackName=request.name,
@@ -297,27 +307,48 @@ class StackOperations:
 
     def _adopt_leftover(self, name: str) -> None:
         # An emulator may answer a failing create with an error yet keep a half-created stack;
-        # remember it so that teardown deletes it.
+        # remember it so that teardown deletes it (only if this run created it).
         try:
-            leftover = self.describe(name)
+            self.stack_id = self.find_own_stack(name)
         except Exception:
             return
-        if leftover is not None and _tags(leftover).get(OWNERSHIP_TAG) == "true":
-            self.stack_id = leftover["StackId"]
+
+    def find_own_stack(self, name: str) -> str | None:
+        """The ID of the live stack ``name`` if this very run created it (its run-id tag).
+
+        Used when a create was cut short (an interrupt, an error answer) before its ID was known:
+        another session's stack of the same name must never be mistaken for ours.
+        """
+        if not self.run_id or not self.create_attempted:
+            return None
+        found = self.describe(name)
+        if found is not None and _tags(found).get(RUN_ID_TAG) == self.run_id:
+            return str(found["StackId"])
+        return None
 
     # -- deleting -------------------------------------------------------------------------------
 
-    def delete(self, stack_id: str, timeout: float) -> None:
-        """Empty the stack's buckets, delete it and wait for ``DELETE_COMPLETE``."""
+    def delete(self, stack_id: str, timeout: float, force: bool = False) -> tuple[str, ...]:
+        """Empty the stack's buckets, delete it and wait for ``DELETE_COMPLETE``.
+
+        ``DELETE_FAILED`` is retried once after emptying the buckets again (a function may have
+        written to one meanwhile); with ``force`` a second failure forces the delete. Returns
+        what a forced delete left behind, as ``LogicalId (Type PhysicalId)`` texts.
+        """
         existing = self.describe(stack_id)
         if existing is None:
-            return
+            return ()
+        name = existing["StackName"]
         if _tags(existing).get(OWNERSHIP_TAG) != "true":
             raise OwnershipError(
-                f"stack {existing['StackName']!r} has no tag {OWNERSHIP_TAG}=true: "
-                "pytest-cloudstack never deletes it"
+                f"stack {name!r} has no tag {OWNERSHIP_TAG}=true: pytest-cloudstack never deletes it"
             )
-        name = existing["StackName"]
+        if existing.get("EnableTerminationProtection"):
+            raise TeardownError(
+                name,
+                "termination protection is on, and pytest-cloudstack never turns it off; turn it "
+                "off yourself if the stack should go",
+            )
         status = existing["StackStatus"]
         # CloudFormation refuses a delete while a rollback or an update runs; a create in
         # progress, though, is cancelled by the delete.
@@ -325,39 +356,96 @@ class StackOperations:
             self.progress(f"stack {name} is {status}: waiting for it to settle before deleting")
             settled = wait_for_stack(lambda: self.describe(stack_id), "settle", timeout)
             if settled.description is None:
-                return
+                return ()
             if settled.timed_out:
                 raise TeardownError(
                     name,
-                    f"timed out after {timeout:.0f}s waiting for the stack "
-                    f"to leave {settled.status}",
+                    f"timed out after {timeout:.0f}s waiting for the stack to leave "
+                    f"{settled.status}",
                 )
+        deadline = time.monotonic() + timeout
+        failure = self._delete_once(name, stack_id, deadline)
+        if failure is None:
+            return ()
+        self.progress(f"stack {name} is DELETE_FAILED: emptying its buckets and trying again")
+        failure = self._delete_once(name, stack_id, deadline)
+        if failure is None:
+            return ()
+        if not force:
+            raise failure
+        return self._force_delete(name, stack_id, deadline, failure)
+
+    def _delete_once(self, name: str, stack_id: str, deadline: float) -> TeardownError | None:
+        """One DeleteStack and its wait; DELETE_FAILED is returned, other failures raised."""
         started_at = _now()
         try:
             self.empty_buckets(stack_id)
         except Exception as error:  # try the delete anyway: it may still succeed, or say why not
             self.progress(f"could not empty the stack's buckets: {service_message(error)}")
+        self._request_delete(name, stack_id)
+        result = self._wait_deleted(stack_id, deadline)
+        if result.succeeded:
+            return None
+        if result.timed_out:
+            raise TeardownError(name, f"timed out with the stack in {result.status}")
+        reason = (result.description or {}).get("StackStatusReason")
+        failure = TeardownError(
+            name,
+            f"the stack is {result.status}" + (f" ({reason})" if reason else ""),
+            self.failures(stack_id, started_at),
+        )
+        if result.status != "DELETE_FAILED":
+            raise failure
+        return failure
+
+    def _force_delete(
+        self, name: str, stack_id: str, deadline: float, failure: TeardownError
+    ) -> tuple[str, ...]:
+        blocking = [f.logical_id for f in failure.failures if f.status == "DELETE_FAILED"]
+        resources = self._resource_summaries(stack_id)
+        self.progress(f"forcing the delete of stack {name} (ini cloud_stack_force_delete)")
+        try:
+            self._request_delete(name, stack_id, DeletionMode="FORCE_DELETE_STACK")
+        except TeardownError:
+            # Endpoints that know no DeletionMode: RetainResources does the same in DELETE_FAILED.
+            self._request_delete(name, stack_id, RetainResources=blocking)
+        result = self._wait_deleted(stack_id, deadline)
+        if not result.succeeded:
+            raise failure
+        return tuple(
+            f"{logical} ({resources[logical][0]} {resources[logical][1]})"
+            if logical in resources
+            else logical
+            for logical in blocking
+        )
+
+    def _request_delete(self, name: str, stack_id: str, **extra: Any) -> None:
         try:
             self.cloudformation.delete_stack(
-                StackName=stack_id, ClientRequestToken=f"cloudstack-{uuid.uuid4()}"
+                StackName=stack_id, ClientRequestToken=f"cloudstack-{uuid.uuid4()}", **extra
             )
         except Exception as error:
             raise TeardownError(
                 name, f"DeleteStack was refused: {service_message(error)}"
             ) from None
-        result = wait_for_stack(lambda: self.describe(stack_id), "delete", timeout)
-        if result.succeeded:
-            return
-        if result.timed_out:
-            raise TeardownError(
-                name, f"timed out after {timeout:.0f}s with the stack in {result.status}"
-            )
-        reason = (result.description or {}).get("StackStatusReason")
-        raise TeardownError(
-            name,
-            f"the stack is {result.status}" + (f" ({reason})" if reason else ""),
-            self.failures(stack_id, started_at),
-        )
+
+    def _wait_deleted(self, stack_id: str, deadline: float) -> WaitResult:
+        remaining = max(deadline - time.monotonic(), 1.0)
+        return wait_for_stack(lambda: self.describe(stack_id), "delete", remaining)
+
+    def _resource_summaries(self, stack_id: str) -> dict[str, tuple[str, str]]:
+        try:
+            paginator = self.cloudformation.get_paginator("list_stack_resources")
+            return {
+                summary["LogicalResourceId"]: (
+                    summary["ResourceType"],
+                    summary.get("PhysicalResourceId", ""),
+                )
+                for page in paginator.paginate(StackName=stack_id)
+                for summary in page["StackResourceSummaries"]
+            }
+        except Exception:
+            return {}
 
     def empty_buckets(self, stack_id: str) -> int:
         """Delete every object version in the stack's buckets: S3 refuses to delete a non-empty one."""

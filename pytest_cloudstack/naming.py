@@ -27,6 +27,7 @@ ENV_BRANCH = "CLOUD_STACK_BRANCH"
 TAG_PREFIX = "cloudstack:"
 OWNERSHIP_TAG = "cloudstack:managed"
 HASH_TAG = "cloudstack:template-hash"
+RUN_ID_TAG = "cloudstack:run-id"
 CREATED_AT_TAG = "cloudstack:created-at"
 EXPIRES_AT_TAG = "cloudstack:expires-at"
 DEFAULT_LIFETIME = timedelta(hours=24)
@@ -145,6 +146,7 @@ def stack_tags(
     user_tags: Sequence[tuple[str, str]],
     branch: BranchInfo | None,
     template_hash: str,
+    run_id: str = "",
     created_at: datetime | None = None,
 ) -> dict[str, str]:
     """The user's tags plus the plugin's ownership and metadata tags, validated against AWS limits."""
@@ -167,6 +169,8 @@ def stack_tags(
             HASH_TAG: template_hash,
         }
     )
+    if run_id:
+        tags[RUN_ID_TAG] = run_id
     validate_tags(tags)
     return tags
 
@@ -176,7 +180,7 @@ def validate_tags(tags: Mapping[str, str]) -> None:
     if len(tags) > MAX_TAGS:
         raise ConfigurationError(
             f"{len(tags)} stack tags: CloudFormation allows at most {MAX_TAGS}, and "
-            f"pytest-cloudstack uses 7 of them; remove some from ini cloud_stack_tags"
+            "pytest-cloudstack uses 8 of them; remove some from ini cloud_stack_tags"
         )
     for key, value in tags.items():
         if not key or len(key) > 128 or key.lower().startswith("aws:"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,10 @@ class CloudStackRun:
         self.teardown_report: TeardownReport | None = None
         self._deployed = False
         self._finished = False
+        #: tags the stacks this run creates, so that it never mistakes another run's for its own
+        self.run_id = uuid.uuid4().hex
+        #: logical IDs with DeletionPolicy Retain: left behind on purpose by the delete
+        self.retained: tuple[str, ...] = ()
         self._operations: Any = None
         self._exit = contextlib.ExitStack()
 
@@ -74,7 +79,12 @@ class CloudStackRun:
             raise
 
     def _start(self) -> None:
+        from pytest_cloudstack.signals import TerminationAsInterrupt
+
         settings = self.settings
+        # First in, last out: CI cancellation (SIGTERM) ends the session like Ctrl-C, until the
+        # very end of the teardown.
+        self._exit.enter_context(TerminationAsInterrupt())
         if settings.name:
             self.name = settings.name
         else:
@@ -177,6 +187,7 @@ class CloudStackRun:
         assert self.connection is not None
         settings, hook = self.settings, self.config.hook
         template = load_template(self._template_source())
+        self.retained = retained_resources(template.body)
         parameters = dict(settings.parameters)
         hook.pytest_cloudstack_parameters(config=self.config, parameters=parameters)
         parameters.update(settings.parameter_overrides)
@@ -186,7 +197,7 @@ class CloudStackRun:
         body = template.to_json()
         capabilities = template.capabilities()
         digest = request_hash(body, parameters, user_tags, capabilities)
-        tags = naming.stack_tags(list(user_tags.items()), self.branch, digest)
+        tags = naming.stack_tags(list(user_tags.items()), self.branch, digest, self.run_id)
 
         session = self.connection.session()
         self._check_account(session)
@@ -196,6 +207,7 @@ class CloudStackRun:
             self.connection.client("s3", session),
             self.write,
             synchronous=settings.target.kind is TargetKind.LOCAL,
+            run_id=self.run_id,
         )
         request = DeployRequest(
             name=self.name,
@@ -274,8 +286,14 @@ class CloudStackRun:
             self._exit.close()
 
     def _teardown(self, tests_failed: bool) -> None:
+        from pytest_cloudstack.deploy import service_message
+        from pytest_cloudstack.signals import TeardownGuard
+
         operations = self._operations
-        if operations is None or operations.stack_id is None:
+        if operations is None:
+            return
+        stack_id = operations.stack_id or operations.find_own_stack(self.name)
+        if stack_id is None:
             return
         keep = self.settings.keep is Keep.ALWAYS or (
             self.settings.keep is Keep.FAILED and (tests_failed or self.deploy_error is not None)
@@ -289,38 +307,61 @@ class CloudStackRun:
         self.write(f"deleting stack {self.name}")
         started = time.monotonic()
         try:
-            operations.delete(operations.stack_id, self.settings.timeout)
-        except CloudStackError as error:
-            self.teardown_report = TeardownReport("failed", str(error))
-            self.write(str(error))
-            return
-        except Exception as error:  # the session must end cleanly: say what happened, keep going
-            from pytest_cloudstack.deploy import service_message
-
+            with TeardownGuard(self.write, f"deleting stack {self.name}"):
+                left = operations.delete(
+                    stack_id, self.settings.timeout, force=self.settings.force_delete
+                )
+        except KeyboardInterrupt:
             self.teardown_report = TeardownReport(
-                "failed", f"deleting stack {self.name!r} failed: {service_message(error)}"
+                "failed", f"deleting stack {self.name} abandoned; {self._delete_command()}"
             )
-            self.write(self.teardown_report.detail)
-            return
-        seconds = time.monotonic() - started
-        self.teardown_report = TeardownReport(
-            "deleted", f"stack {self.name} deleted in {seconds:.1f}s"
-        )
+        except CloudStackError as error:
+            self.teardown_report = TeardownReport("failed", f"{error}\n{self._delete_command()}")
+        except Exception as error:  # the session must end cleanly: say what happened, keep going
+            self.teardown_report = TeardownReport(
+                "failed",
+                f"deleting stack {self.name!r} failed: {service_message(error)}\n"
+                f"{self._delete_command()}",
+            )
+        else:
+            seconds = time.monotonic() - started
+            detail = f"stack {self.name} deleted in {seconds:.1f}s"
+            if left:
+                detail += "; forced: left behind " + ", ".join(left)
+            self.teardown_report = TeardownReport("deleted", detail + self._retained_detail())
         self.write(self.teardown_report.detail)
 
-    def _kept_detail(self) -> str:
+    def _retained_detail(self) -> str:
+        if not self.retained:
+            return ""
+        resources = self.stack.resources if self.stack is not None else {}
+        described = [
+            f"{logical} ({resources[logical].type} {resources[logical].physical_id})"
+            if logical in resources
+            else logical
+            for logical in self.retained
+        ]
+        return "\nleft behind on purpose (DeletionPolicy Retain): " + ", ".join(described)
+
+    def _delete_command(self) -> str:
         assert self.connection is not None
+        command = (
+            f"aws cloudformation delete-stack --stack-name {self.name} "
+            f"--region {self.connection.region}"
+        )
+        if self.connection.endpoint_url:
+            command += f" --endpoint-url {self.connection.endpoint_url}"
+        if self.connection.profile:
+            command += f" --profile {self.connection.profile}"
+        return f"delete it by hand with: {command}"
+
+    def _kept_detail(self) -> str:
         if self.settings.target.kind is TargetKind.LOCAL:
             return (
                 f"stack {self.name} kept, but the embedded emulator stops with this session, "
                 "so it goes with it; keep is meant for aws and endpoint targets"
             )
-        command = f"aws cloudformation delete-stack --stack-name {self.name} --region {self.connection.region}"
-        if self.connection.endpoint_url:
-            command += f" --endpoint-url {self.connection.endpoint_url}"
-        if self.connection.profile:
-            command += f" --profile {self.connection.profile}"
-        return f"stack {self.name} kept; delete it with: {command}"
+        return f"stack {self.name} kept; {self._delete_command().replace(' by hand', '')}"
 
     def summary_lines(self) -> list[str]:
         """The terminal summary: where, what was deployed, what happened at the end."""
@@ -350,3 +391,14 @@ class CloudStackRun:
 def deploy_error_reason(error: CloudStackError) -> str:
     """The one-paragraph reason shown on every test that needed a stack that failed to deploy."""
     return f"cloud stack not available: {error}"
+
+
+def retained_resources(body: dict[str, Any]) -> tuple[str, ...]:
+    """Logical IDs that a stack delete leaves behind on purpose."""
+    resources = body.get("Resources", {})
+    return tuple(
+        logical
+        for logical, resource in resources.items()
+        if isinstance(resource, dict)
+        and resource.get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate")
+    )

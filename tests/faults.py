@@ -356,8 +356,11 @@ class FaultInjector:
         self, request: AWSPreparedRequest, op: str, stack: str, params: dict[str, str]
     ) -> AWSResponse | None:
         cutoff = time.time()
-        # Retaining the blocking resource is how a DELETE_FAILED stack gets deleted: no story.
-        retain = any(key.startswith("RetainResources") for key in params)
+        # Retaining the blocking resource, or forcing the delete, is how a DELETE_FAILED stack
+        # gets deleted on AWS: no story.
+        retain = any(key.startswith("RetainResources") for key in params) or (
+            params.get("DeletionMode") == "FORCE_DELETE_STACK"
+        )
         with self._lock:
             current = self._timelines.get(stack)
             phase = current.advance(describe=False) if current else None

@@ -63,10 +63,28 @@ def test_keep_failed_keeps_a_stack_that_failed_to_deploy(
     assert list(moto.live_stacks()) == [NAME]
 
 
-def test_delete_failed_names_the_blocking_resource_and_fails_the_run(
+def test_delete_failed_once_is_retried_after_emptying_the_buckets(
     project: pytest.Pytester, moto: MotoServer
 ) -> None:
     plan = FaultPlan(stories=[Story(NAME, "delete_failure", resource="Bucket", step_seconds=0.1)])
+    result = _run(project, moto, plan)
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        [
+            f"*stack {NAME} is DELETE_FAILED: emptying its buckets and trying again*",
+            f"*stack {NAME} deleted in *",
+        ]
+    )
+    assert moto.live_stacks() == {}
+
+
+def test_delete_failed_names_the_blocking_resource_and_fails_the_run(
+    project: pytest.Pytester, moto: MotoServer
+) -> None:
+    plan = FaultPlan(
+        stories=[Story(NAME, "delete_failure", resource="Bucket", step_seconds=0.1, times=-1)]
+    )
     result = _run(project, moto, plan)
     result.assert_outcomes(passed=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED, "a leaked stack must not look green"
@@ -77,6 +95,28 @@ def test_delete_failed_names_the_blocking_resource_and_fails_the_run(
         ]
     )
     assert list(moto.live_stacks()) == [NAME], "AWS left it in place; so does the replay"
+    result.stdout.fnmatch_lines(
+        [f"*delete it by hand with: aws cloudformation delete-stack --stack-name {NAME} *"]
+    )
+
+
+def test_force_delete_deletes_and_lists_what_was_left(
+    project: pytest.Pytester, moto: MotoServer
+) -> None:
+    project.makeini("[pytest]\ncloud_stack_prefix = proj\ncloud_stack_force_delete = true\n")
+    plan = FaultPlan(
+        stories=[Story(NAME, "delete_failure", resource="Bucket", step_seconds=0.1, times=-1)]
+    )
+    result = _run(project, moto, plan)
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        [
+            f"*forcing the delete of stack {NAME} (ini cloud_stack_force_delete)*",
+            f"*stack {NAME} deleted in *s; forced: left behind Bucket (AWS::S3::Bucket *)*",
+        ]
+    )
+    assert moto.live_stacks() == {}
 
 
 def test_a_throttling_storm_is_survived(project: pytest.Pytester, moto: MotoServer) -> None:
