@@ -9,6 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pytest_cloudstack.errors import ConfigurationError
+from pytest_cloudstack.settings import Settings, TargetKind
+
 if TYPE_CHECKING:
     import boto3
 
@@ -82,4 +85,30 @@ def default_region(profile: str | None) -> str | None:
     """The region the boto3 chain would use (env, profile), or None."""
     import boto3
 
-    return boto3.session.Session(profile_name=profile).region_name
+    try:
+        return boto3.session.Session(profile_name=profile).region_name
+    except Exception as error:  # botocore.exceptions.ProfileNotFound and friends
+        raise ConfigurationError(
+            f"cannot use AWS profile {profile!r}: {error}. Check "
+            "--cloud-stack-profile / ini cloud_stack_profile / $AWS_PROFILE"
+        ) from None
+
+
+def remote_connection(settings: Settings, on_session: SessionHook | None) -> Connection:
+    """The connection for an ``aws`` or endpoint target, with the region resolved."""
+    region = settings.region or default_region(settings.profile)
+    if settings.target.kind is TargetKind.ENDPOINT:
+        assert settings.target.endpoint_url is not None
+        return Connection(
+            str(settings.target),
+            region or EMULATOR_REGION,
+            settings.target.endpoint_url,
+            None,
+            on_session,
+        )
+    if not region:
+        raise ConfigurationError(
+            "no AWS region for --cloud-stack=aws: pass --cloud-stack-region, set ini "
+            "cloud_stack_region, or set AWS_REGION / a region in your AWS profile"
+        )
+    return Connection("aws", region, None, settings.profile, on_session)

@@ -99,6 +99,27 @@ def _terminal_writer(config: pytest.Config) -> Callable[[str], None]:
     return write
 
 
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """``--cloud-stack-sweep``: a maintenance command that runs instead of the tests."""
+    if config.option.cloud_stack_sweep is None:
+        return None
+    from pytest_cloudstack.sweep import run_sweep
+
+    def write(line: str) -> None:
+        # No terminal reporter exists before configure; pytest's own --version prints plainly too.
+        print(f"cloudstack: {line}", flush=True)
+
+    try:
+        settings = settings_module.resolve(config)
+        return run_sweep(
+            settings,
+            lambda session: config.hook.pytest_cloudstack_boto_session(session=session),
+            write,
+        )
+    except CloudStackError as error:
+        raise pytest.UsageError(str(error)) from None
+
+
 def pytest_report_header(config: pytest.Config) -> str | None:
     provider = config.stash.get(provider_key, None)
     header = getattr(provider, "header", None)

@@ -21,12 +21,10 @@ from typing import Any
 import pytest
 
 from pytest_cloudstack import naming
-from pytest_cloudstack.connection import EMULATOR_REGION, Connection, default_region
+from pytest_cloudstack.connection import EMULATOR_REGION, Connection, remote_connection
 from pytest_cloudstack.environment import export_stack_name, pointed_at
 from pytest_cloudstack.errors import (
     CloudStackError,
-    ConfigurationError,
-    CredentialsError,
     TemplateError,
 )
 from pytest_cloudstack.settings import Keep, Settings, TargetKind
@@ -118,30 +116,11 @@ class CloudStackRun:
             emulator = self._exit.enter_context(LocalEmulator())
             self._exit.enter_context(pointed_at(emulator.url, region))
             return Connection("local", region, emulator.url, None, on_session)
-        chain_region = settings.region or self._chain_region()
-        if settings.target.kind is TargetKind.ENDPOINT:
-            assert settings.target.endpoint_url is not None
-            region = chain_region or EMULATOR_REGION
+        connection = remote_connection(settings, on_session)
+        if connection.endpoint_url:
             # Code under test reaches the same endpoint as the plugin, without any change.
-            self._exit.enter_context(pointed_at(settings.target.endpoint_url, region))
-            return Connection(
-                str(settings.target), region, settings.target.endpoint_url, None, on_session
-            )
-        if not chain_region:
-            raise ConfigurationError(
-                "no AWS region for --cloud-stack=aws: pass --cloud-stack-region, set ini "
-                "cloud_stack_region, or set AWS_REGION / a region in your AWS profile"
-            )
-        return Connection("aws", chain_region, None, settings.profile, on_session)
-
-    def _chain_region(self) -> str | None:
-        try:
-            return default_region(self.settings.profile)
-        except Exception as error:  # botocore.exceptions.ProfileNotFound and friends
-            raise ConfigurationError(
-                f"cannot use AWS profile {self.settings.profile!r}: {error}. Check "
-                "--cloud-stack-profile / ini cloud_stack_profile / $AWS_PROFILE"
-            ) from None
+            self._exit.enter_context(pointed_at(connection.endpoint_url, connection.region))
+        return connection
 
     def _template_label(self) -> str:
         path = self.settings.template
@@ -175,10 +154,37 @@ class CloudStackRun:
             except CloudStackError as error:
                 self.deploy_error = error
                 self.write(str(error))
+            else:
+                self._warn_about_expired_stacks()
         if self.deploy_error is not None:
             raise self.deploy_error
         assert self.stack is not None
         return self.stack
+
+    def _warn_about_expired_stacks(self) -> None:
+        """One DescribeStacks page: say (never delete) which stacks of this prefix have expired."""
+        if self.settings.target.kind is TargetKind.LOCAL or self._operations is None:
+            return
+        from datetime import datetime, timezone
+
+        from pytest_cloudstack.sweep import expired_names
+
+        try:
+            names = expired_names(
+                self._operations.cloudformation,
+                self.settings.prefix,
+                datetime.now(timezone.utc),
+                exclude=self.name,
+            )
+        except Exception:  # a warning must never fail a session
+            return
+        if names:
+            count = f"{len(names)} stack{'s' if len(names) > 1 else ''}"
+            verb = "are" if len(names) > 1 else "is"
+            self.write(
+                f"{count} of prefix {self.settings.prefix!r} {verb} past {'their' if len(names) > 1 else 'its'} "
+                f"expiry ({', '.join(names[:10])}): delete with pytest --cloud-stack-sweep"
+            )
 
     def _deploy(self) -> Stack:
         from pytest_cloudstack.deploy import DeployRequest, StackOperations, request_hash
@@ -250,28 +256,10 @@ class CloudStackRun:
         """On real AWS: credentials exist, and the account is allowed, before anything changes."""
         if self.settings.target.kind is not TargetKind.AWS:
             return
-        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+        from pytest_cloudstack.accounts import check_account
 
         assert self.connection is not None
-        try:
-            account = self.connection.client("sts", session).get_caller_identity()["Account"]
-        except NoCredentialsError:
-            raise CredentialsError(
-                "no AWS credentials found for --cloud-stack=aws: log in (aws sso login, "
-                "aws configure, or set AWS_PROFILE / AWS_ACCESS_KEY_ID), or run offline with "
-                "--cloud-stack=local"
-            ) from None
-        except (ClientError, BotoCoreError) as error:
-            raise CredentialsError(
-                f"the AWS credentials were rejected ({error}); refresh them (e.g. aws sso login) "
-                "or run offline with --cloud-stack=local"
-            ) from None
-        allowed = self.settings.allowed_accounts
-        if allowed and account not in allowed:
-            raise CredentialsError(
-                f"AWS account {account} is not in ini cloud_stack_allowed_accounts "
-                f"({', '.join(allowed)}): refusing to deploy. Switch credentials or add the account"
-            )
+        check_account(self.connection, session, self.settings.allowed_accounts)
 
     # -- teardown -------------------------------------------------------------------------------
 
