@@ -1,7 +1,7 @@
 """Wait for a stack operation to end: poll fast at first, back off, never wait past the deadline.
 
 botocore's CloudFormation waiters poll every 30 s and keep waiting through ``ROLLBACK_IN_PROGRESS``;
-here the first poll comes after 0.2 s, the interval doubles up to 2 s, and any status that means
+here the first poll comes after 0.2 s, the interval doubles up to 1 s, and any status that means
 failure ends the wait at once. ``Throttling`` slows polling down instead of failing the run.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 FIRST_INTERVAL = 0.2
-MAX_INTERVAL = 2.0
+MAX_INTERVAL = 1.0
 MAX_THROTTLED_INTERVAL = 30.0
 
 SUCCESS = {
