@@ -23,6 +23,7 @@ from typing import Any
 
 from pytest_cloudstack.errors import DeployError, OwnershipError, ResourceFailure, TeardownError
 from pytest_cloudstack.naming import CREATED_AT_TAG, HASH_TAG, OWNERSHIP_TAG, RUN_ID_TAG
+from pytest_cloudstack.progress import EventFeed
 from pytest_cloudstack.waiting import WaitResult, is_in_progress, wait_for_stack
 
 Progress = Callable[[str], None]
@@ -49,6 +50,15 @@ class DeployRequest:
     tags: Mapping[str, str]
     timeout: float
     keep_failed_resources: bool = False
+    #: set when the body is over CloudFormation's inline limit (51,200 bytes) and was uploaded:
+    #: sent as ``TemplateURL`` instead; ``template_body`` is still what the request hash covers
+    template_url: str | None = None
+
+    def template_argument(self) -> dict[str, str]:
+        """``TemplateURL`` when the template was uploaded, else ``TemplateBody``."""
+        if self.template_url is not None:
+            return {"TemplateURL": self.template_url}
+        return {"TemplateBody": self.template_body}
 
 
 @dataclass
@@ -96,12 +106,16 @@ class StackOperations:
         progress: Progress,
         synchronous: bool = False,
         run_id: str = "",
+        verbosity: int | None = None,
     ):
         self.cloudformation = cloudformation
         self.s3 = s3
         self.progress = progress
         self.synchronous = synchronous
         self.run_id = run_id
+        #: None: no event lines; otherwise pytest's verbosity (-1 quiet, 0, 1 verbose)
+        self.verbosity = verbosity
+        self._seen_events: set[str] = set()
         #: set as soon as a stack of ours exists, so that teardown can find it whatever happens next
         self.stack_id: str | None = None
         self.create_attempted = False
@@ -235,7 +249,7 @@ class StackOperations:
         try:
             response = self.cloudformation.create_stack(
                 StackName=request.name,
-                TemplateBody=request.template_body,
+                **request.template_argument(),
                 Parameters=_parameters(request.parameters),
                 Capabilities=list(request.capabilities),
                 Tags=[{"Key": k, "Value": v} for k, v in request.tags.items()],
@@ -264,7 +278,7 @@ class StackOperations:
         try:
             self.cloudformation.update_stack(
                 StackName=existing["StackId"],
-                TemplateBody=request.template_body,
+                **request.template_argument(),
                 Parameters=_parameters(request.parameters),
                 Capabilities=list(request.capabilities),
                 Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
@@ -285,13 +299,35 @@ class StackOperations:
     def _wait(self, request: DeployRequest, operation: str, started_at: datetime) -> dict[str, Any]:
         assert self.stack_id is not None
         stack_id = self.stack_id
-        result = wait_for_stack(lambda: self.describe(stack_id), operation, request.timeout)
+        feed = self._feed(stack_id, started_at)
+        result = wait_for_stack(
+            lambda: self.describe(stack_id),
+            operation,
+            request.timeout,
+            on_poll=feed.poll if feed else None,
+        )
+        if feed is not None:
+            feed.poll(result.status, force=True)  # the last events, before any verdict
         if result.succeeded and result.description is not None:
             return result.description
-        raise DeployError(
+        error = DeployError(
             request.name,
             self._why(result, operation, request.timeout),
             self.failures(stack_id, started_at),
+        )
+        error.events = tuple(feed.tail()) if feed else ()
+        raise error
+
+    def _feed(self, stack_id: str, since: datetime) -> EventFeed | None:
+        if self.verbosity is None:
+            return None
+        return EventFeed(
+            self.cloudformation,
+            stack_id,
+            since,
+            self.progress,
+            self.verbosity,
+            seen=self._seen_events,
         )
 
     def _why(self, result: WaitResult, operation: str, timeout: float) -> str:
@@ -383,7 +419,7 @@ class StackOperations:
         except Exception as error:  # try the delete anyway: it may still succeed, or say why not
             self.progress(f"could not empty the stack's buckets: {service_message(error)}")
         self._request_delete(name, stack_id)
-        result = self._wait_deleted(stack_id, deadline)
+        result = self._wait_deleted(stack_id, deadline, started_at)
         if result.succeeded:
             return None
         if result.timed_out:
@@ -429,9 +465,20 @@ class StackOperations:
                 name, f"DeleteStack was refused: {service_message(error)}"
             ) from None
 
-    def _wait_deleted(self, stack_id: str, deadline: float) -> WaitResult:
+    def _wait_deleted(
+        self, stack_id: str, deadline: float, since: datetime | None = None
+    ) -> WaitResult:
         remaining = max(deadline - time.monotonic(), 1.0)
-        return wait_for_stack(lambda: self.describe(stack_id), "delete", remaining)
+        feed = self._feed(stack_id, since) if since is not None else None
+        result = wait_for_stack(
+            lambda: self.describe(stack_id),
+            "delete",
+            remaining,
+            on_poll=feed.poll if feed else None,
+        )
+        if feed is not None:
+            feed.poll(result.status, force=True)
+        return result
 
     def _resource_summaries(self, stack_id: str) -> dict[str, tuple[str, str]]:
         try:

@@ -63,6 +63,8 @@ class DeployError(CloudStackError):
         self.stack_name = stack_name
         self.summary = summary
         self.failures = failures
+        #: the last stack event lines seen while waiting, for the failure summary
+        self.events: tuple[str, ...] = ()
         lines = [f"deploying stack {stack_name!r} failed: {summary}"]
         lines += [f"  - {failure.describe()}" for failure in failures]
         super().__init__("\n".join(lines))

@@ -8,19 +8,30 @@ Nothing here imports boto3: a pytest run without ``--cloud-stack`` pays nothing 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
 
+from pytest_cloudstack import fixtures as resource_fixtures
 from pytest_cloudstack import settings as settings_module
 from pytest_cloudstack.errors import CloudStackError, ConfigurationError
+from pytest_cloudstack.eventually import MARKER_LINE, MarkerPlugin
+from pytest_cloudstack.fixtures import (  # noqa: F401 - fixtures, registered with this plugin
+    dynamodb_table,
+    lambda_function,
+    s3_bucket,
+    sns_topic,
+    sqs_queue,
+)
 
 if TYPE_CHECKING:
     from pytest_cloudstack.stack import Stack
 
 #: fixtures that need the deployed stack; a test using any of them gets the cloud_stack marker
-CLOUD_FIXTURES = frozenset({"cloud_stack"})
+#: (generated fixtures are found through their own dependency on cloud_stack)
+CLOUD_FIXTURES = frozenset({"cloud_stack", *resource_fixtures.FACTORY_FIXTURES})
 SKIP_REASON = "needs --cloud-stack"
 
 
@@ -34,6 +45,7 @@ class StackProvider(Protocol):
 
 settings_key = pytest.StashKey[settings_module.Settings]()
 provider_key = pytest.StashKey[StackProvider]()
+test_started_key = pytest.StashKey[float]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -52,11 +64,15 @@ def pytest_configure(config: pytest.Config) -> None:
         "cloud_stack: the test needs the deployed cloud stack "
         "(added automatically to tests that use a cloud fixture)",
     )
+    config.addinivalue_line("markers", MARKER_LINE)
+    config.pluginmanager.register(MarkerPlugin(), "cloudstack-eventually")
     try:
         settings = settings_module.resolve(config)
     except ConfigurationError as error:
         raise pytest.UsageError(str(error)) from None
     config.stash[settings_key] = settings
+    # Also without --cloud-stack: tests using them must be collected, then skipped.
+    resource_fixtures.register_auto_fixtures(config, settings)
     if not settings.enabled:
         return
     try:
@@ -100,10 +116,10 @@ def _terminal_writer(config: pytest.Config) -> Callable[[str], None]:
 
 
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
-    """``--cloud-stack-sweep``: a maintenance command that runs instead of the tests."""
-    if config.option.cloud_stack_sweep is None:
+    """``--cloud-stack-sweep`` and ``--cloud-stack-plan``: commands that run instead of tests."""
+    sweep, plan = config.option.cloud_stack_sweep is not None, config.option.cloud_stack_plan
+    if not sweep and not plan:
         return None
-    from pytest_cloudstack.sweep import run_sweep
 
     def write(line: str) -> None:
         # No terminal reporter exists before configure; pytest's own --version prints plainly too.
@@ -111,19 +127,45 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
 
     try:
         settings = settings_module.resolve(config)
-        return run_sweep(
-            settings,
-            lambda session: config.hook.pytest_cloudstack_boto_session(session=session),
-            write,
-        )
+        if sweep:
+            from pytest_cloudstack.sweep import run_sweep
+
+            return run_sweep(
+                settings,
+                lambda session: config.hook.pytest_cloudstack_boto_session(session=session),
+                write,
+            )
+        if not settings.enabled:
+            raise ConfigurationError("--cloud-stack-plan needs --cloud-stack[=TARGET]")
+        return _plan(config, settings, write)
     except CloudStackError as error:
         raise pytest.UsageError(str(error)) from None
 
 
-def pytest_report_header(config: pytest.Config) -> str | None:
+def _plan(
+    config: pytest.Config, settings: settings_module.Settings, write: Callable[[str], None]
+) -> int:
+    from pytest_cloudstack.errors import DeployError, OwnershipError, TemplateError
+    from pytest_cloudstack.run import CloudStackRun
+
+    run = CloudStackRun(config, settings, write)
+    try:
+        run.start()
+        run.plan()
+    except (DeployError, OwnershipError, TemplateError) as error:
+        write(str(error))
+        return int(pytest.ExitCode.TESTS_FAILED)
+    finally:
+        run.finish()
+    return int(pytest.ExitCode.OK)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
     provider = config.stash.get(provider_key, None)
     header = getattr(provider, "header", None)
-    return header() if callable(header) else None
+    lines = [header()] if callable(header) else []
+    plan = config.stash.get(resource_fixtures.plan_key, None)
+    return lines + (plan.report() if plan is not None else [])
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -136,6 +178,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("cloud_stack") is not None:
         _stack_for(item.config)
+        item.stash[test_started_key] = time.time()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    started = item.stash.get(test_started_key, None)
+    if started is None or report.when != "call" or not report.failed:
+        return
+    # A failing test that needed the stack: what did its functions log meanwhile?
+    from pytest_cloudstack.lambda_logs import SECTION, section_for
+
+    provider = item.config.stash.get(provider_key, None)
+    if provider is not None:
+        text = section_for(provider.ensure_deployed(), started, time.time())
+        if text:
+            report.sections.append((SECTION, text))
 
 
 def _stack_for(config: pytest.Config) -> Stack:

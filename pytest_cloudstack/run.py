@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -29,6 +29,9 @@ from pytest_cloudstack.errors import (
 )
 from pytest_cloudstack.settings import Keep, Settings, TargetKind
 from pytest_cloudstack.stack import Stack, describe_stack
+
+if TYPE_CHECKING:
+    from pytest_cloudstack.deploy import DeployRequest
 
 Writer = Callable[[str], None]
 
@@ -63,6 +66,9 @@ class CloudStackRun:
         self.run_id = uuid.uuid4().hex
         #: logical IDs with DeletionPolicy Retain: left behind on purpose by the delete
         self.retained: tuple[str, ...] = ()
+        self.failure_path: Path | None = None
+        #: packaged artifacts: (how many the template references, how many were uploaded)
+        self.artifacts = (0, 0)
         self._operations: Any = None
         self._exit = contextlib.ExitStack()
 
@@ -113,7 +119,7 @@ class CloudStackRun:
             from pytest_cloudstack.local.emulator import LocalEmulator
 
             region = settings.region or EMULATOR_REGION
-            emulator = self._exit.enter_context(LocalEmulator())
+            emulator = self._exit.enter_context(LocalEmulator(settings.local_packages))
             self._exit.enter_context(pointed_at(emulator.url, region))
             return Connection("local", region, emulator.url, None, on_session)
         connection = remote_connection(settings, on_session)
@@ -154,12 +160,39 @@ class CloudStackRun:
             except CloudStackError as error:
                 self.deploy_error = error
                 self.write(str(error))
+                self._report_failure(error)
             else:
                 self._warn_about_expired_stacks()
+                self._record_properties()
         if self.deploy_error is not None:
             raise self.deploy_error
         assert self.stack is not None
         return self.stack
+
+    def _report_failure(self, error: CloudStackError) -> None:
+        from pytest_cloudstack.errors import DeployError
+        from pytest_cloudstack.reporting import failure_file
+
+        if isinstance(error, DeployError):
+            path = failure_file(self.config, error)
+            if path is not None:
+                self.failure_path = path
+                self.write(f"deploy failure summary written to {path}")
+
+    def _record_properties(self) -> None:
+        from pytest_cloudstack.reporting import junit_properties
+
+        assert self.connection is not None
+        junit_properties(
+            self.config,
+            {
+                "cloudstack_stack": self.name,
+                "cloudstack_target": self.connection.target,
+                "cloudstack_region": self.connection.region,
+                "cloudstack_deploy_seconds": f"{self.deploy_seconds:.1f}",
+                "cloudstack_deploy_action": self.deploy_action,
+            },
+        )
 
     def _warn_about_expired_stacks(self) -> None:
         """One DescribeStacks page: say (never delete) which stacks of this prefix have expired."""
@@ -187,6 +220,27 @@ class CloudStackRun:
             )
 
     def _deploy(self) -> Stack:
+        assert self.connection is not None
+        request = self._prepare()
+        outcome = self._operations.deploy(request, reuse=self.settings.reuse)
+        self.deploy_action, self.deploy_seconds = outcome.action, outcome.seconds
+        self.write(f"stack {self.name} {outcome.action} in {outcome.seconds:.1f}s")
+        description = describe_stack(
+            self.connection, self._operations.cloudformation, outcome.stack_id, outcome.description
+        )
+        stack = Stack(description)
+        self.config.hook.pytest_cloudstack_deployed(stack=stack)
+        return stack
+
+    def plan(self) -> None:
+        """``--cloud-stack-plan``: show what a deploy would change; change nothing."""
+        from pytest_cloudstack.plan import plan
+
+        request = self._prepare()
+        plan(self._operations, request, self.write)
+
+    def _prepare(self) -> DeployRequest:
+        """Everything a deploy needs, checked, before the stack is touched."""
         from pytest_cloudstack.deploy import DeployRequest, StackOperations, request_hash
         from pytest_cloudstack.template import load_template, resolve_parameters
 
@@ -200,39 +254,37 @@ class CloudStackRun:
         parameters = resolve_parameters(template, parameters)
         user_tags = dict(settings.tags)
         hook.pytest_cloudstack_tags(config=self.config, tags=user_tags)
-        body = template.to_json()
-        capabilities = template.capabilities()
-        digest = request_hash(body, parameters, user_tags, capabilities)
-        tags = naming.stack_tags(list(user_tags.items()), self.branch, digest, self.run_id)
-
         session = self.connection.session()
         self._check_account(session)
-        cloudformation = self.connection.client("cloudformation", session)
+        # Local paths, SAM, CDK assets, large templates. After the account check (the artifact
+        # bucket may be created), and before the stack is touched: bad input stops here.
+        from pytest_cloudstack.packaging import package_for_run
+
+        packaged = package_for_run(
+            template, settings, self.connection, session, parameters, self.write
+        )
+        self.artifacts = (packaged.artifacts, packaged.uploaded)
+        body, capabilities = packaged.template_body, packaged.capabilities
+        digest = request_hash(body, parameters, user_tags, capabilities)
+        tags = naming.stack_tags(list(user_tags.items()), self.branch, digest, self.run_id)
         self._operations = StackOperations(
-            cloudformation,
+            self.connection.client("cloudformation", session),
             self.connection.client("s3", session),
             self.write,
             synchronous=settings.target.kind is TargetKind.LOCAL,
             run_id=self.run_id,
+            verbosity=int(self.config.option.verbose),
         )
-        request = DeployRequest(
+        return DeployRequest(
             name=self.name,
             template_body=body,
+            template_url=packaged.template_url,
             parameters=parameters,
             capabilities=capabilities,
             tags=tags,
             timeout=settings.timeout,
             keep_failed_resources=settings.keep is not Keep.NEVER,
         )
-        outcome = self._operations.deploy(request, reuse=settings.reuse)
-        self.deploy_action, self.deploy_seconds = outcome.action, outcome.seconds
-        self.write(f"stack {self.name} {outcome.action} in {outcome.seconds:.1f}s")
-        description = describe_stack(
-            self.connection, cloudformation, outcome.stack_id, outcome.description
-        )
-        stack = Stack(description)
-        hook.pytest_cloudstack_deployed(stack=stack)
-        return stack
 
     def _template_source(self) -> Path | dict[str, Any]:
         from pytest_cloudstack.template import find_default_template
@@ -272,6 +324,10 @@ class CloudStackRun:
             self._teardown(tests_failed)
         finally:
             self._exit.close()
+        if self._deployed:
+            from pytest_cloudstack.reporting import github_step_summary
+
+            github_step_summary(self.summary_lines())
 
     def _teardown(self, tests_failed: bool) -> None:
         from pytest_cloudstack.deploy import service_message
@@ -361,6 +417,12 @@ class CloudStackRun:
             lines.append("not deployed: no selected test needed the stack")
         elif self.deploy_error is not None:
             lines.append(str(self.deploy_error))
+            events = getattr(self.deploy_error, "events", ())
+            if events:
+                lines.append("last stack events:")
+                lines.extend(events)
+            if self.failure_path is not None:
+                lines.append(f"failure summary: {self.failure_path}")
         elif self.deploy_action == "unchanged":
             lines.append(
                 f"reused, unchanged ({self.deploy_seconds:.1f}s); "
@@ -371,6 +433,9 @@ class CloudStackRun:
                 f"{self.deploy_action} in {self.deploy_seconds:.1f}s; "
                 f"{len(self.stack.resources) if self.stack else 0} resources"
             )
+        total, uploaded = self.artifacts
+        if total:
+            lines.append(f"artifacts: {uploaded} uploaded, {total - uploaded} reused")
         if self.teardown_report is not None:
             lines.append(self.teardown_report.detail)
         return lines

@@ -15,6 +15,16 @@ from pytest_cloudstack.connection import Connection
 if TYPE_CHECKING:
     import boto3
 
+    from pytest_cloudstack.handles import (
+        Bucket,
+        Function,
+        HandleCache,
+        Queue,
+        StateMachine,
+        Table,
+        Topic,
+    )
+
 
 @dataclass(frozen=True)
 class StackResource:
@@ -63,16 +73,35 @@ class StackDescription:
 def describe_stack(
     connection: Connection, cloudformation: Any, stack_id: str, description: dict[str, Any]
 ) -> StackDescription:
-    """Read outputs (from a DescribeStacks answer) and every resource (ListStackResources)."""
+    """Read outputs (from a DescribeStacks answer) and every resource (ListStackResources).
+
+    Resources of nested stacks are included under their path, ``Parent/Child/Id``.
+    """
     outputs = {o["OutputKey"]: o.get("OutputValue", "") for o in description.get("Outputs", [])}
     resources: dict[str, StackResource] = {}
-    for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=stack_id):
-        for summary in page["StackResourceSummaries"]:
-            logical = summary["LogicalResourceId"]
-            resources[logical] = StackResource(
-                logical, summary.get("PhysicalResourceId", ""), summary["ResourceType"]
-            )
+    _list_resources(cloudformation, stack_id, "", resources, depth=0)
     return StackDescription(description["StackName"], stack_id, connection, outputs, resources)
+
+
+_NESTED_STACK = "AWS::CloudFormation::Stack"
+_MAX_NESTING = 10  # CloudFormation's own limit is lower; this only guards against a cycle
+
+
+def _list_resources(
+    cloudformation: Any, stack: str, prefix: str, into: dict[str, StackResource], depth: int
+) -> None:
+    nested: list[tuple[str, str]] = []
+    for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=stack):
+        for summary in page["StackResourceSummaries"]:
+            logical = prefix + summary["LogicalResourceId"]
+            physical = summary.get("PhysicalResourceId", "")
+            into[logical] = StackResource(logical, physical, summary["ResourceType"])
+            if summary["ResourceType"] == _NESTED_STACK and physical:
+                nested.append((logical, physical))
+    for logical, physical in nested:
+        if depth < _MAX_NESTING:
+            # The physical ID of a nested stack is its ARN (its name on moto): both are accepted.
+            _list_resources(cloudformation, physical, f"{logical}/", into, depth + 1)
 
 
 class Stack:
@@ -146,6 +175,46 @@ class Stack:
         raise KeyError(
             f"stack {self.name} has no resource or output {logical_id!r}; it has: {known}"
         )
+
+    # -- handles: typed access to the stack's resources (pytest_cloudstack.handles) ------------
+    # Each takes a logical ID (``Parent/Child/Id`` inside nested stacks) or an Output name and
+    # fails with the IDs that exist, or with the resource's actual type.
+
+    @functools.cached_property
+    def _handles(self) -> HandleCache:
+        from pytest_cloudstack.handles import HandleCache
+
+        return HandleCache(self)
+
+    def table(self, logical_id: str) -> Table:
+        """The DynamoDB table ``logical_id`` as a ``Table`` handle."""
+        handle: Table = self._handles.handle("table", logical_id)
+        return handle
+
+    def queue(self, logical_id: str) -> Queue:
+        """The SQS queue ``logical_id`` as a ``Queue`` handle."""
+        handle: Queue = self._handles.handle("queue", logical_id)
+        return handle
+
+    def function(self, logical_id: str) -> Function:
+        """The Lambda function ``logical_id`` as a ``Function`` handle."""
+        handle: Function = self._handles.handle("function", logical_id)
+        return handle
+
+    def bucket(self, logical_id: str) -> Bucket:
+        """The S3 bucket ``logical_id`` as a ``Bucket`` handle."""
+        handle: Bucket = self._handles.handle("bucket", logical_id)
+        return handle
+
+    def topic(self, logical_id: str) -> Topic:
+        """The SNS topic ``logical_id`` as a ``Topic`` handle."""
+        handle: Topic = self._handles.handle("topic", logical_id)
+        return handle
+
+    def state_machine(self, logical_id: str) -> StateMachine:
+        """The Step Functions state machine ``logical_id`` as a ``StateMachine`` handle."""
+        handle: StateMachine = self._handles.handle("state_machine", logical_id)
+        return handle
 
     def __repr__(self) -> str:
         return f"<Stack {self.name} on {self.target} ({self.region})>"

@@ -67,6 +67,7 @@ def wait_for_stack(
     operation: str,
     timeout: float,
     on_status: Callable[[str], None] | None = None,
+    on_poll: Callable[[str], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> WaitResult:
@@ -90,10 +91,12 @@ def wait_for_stack(
             if status != last_status and on_status is not None:
                 on_status(status)
             last_status = status
+            if on_poll is not None:
+                on_poll(status)
             settled = operation == "settle" and not is_in_progress(status)
             if status in SUCCESS[operation] or settled:
                 return WaitResult(status, description, True, False, polls)
-            if is_failure(status) or not is_in_progress(status):
+            if operation != "settle" and (is_failure(status) or not is_in_progress(status)):
                 return WaitResult(status, description, False, False, polls)
             if interval > MAX_INTERVAL:  # recover gradually from a throttling slow-down
                 interval = max(MAX_INTERVAL, interval / 2)

@@ -89,3 +89,18 @@ def test_the_deadline_bounds_the_wait() -> None:
     result = script.wait("create", timeout=10)
     assert result.timed_out and not result.succeeded and result.status == "CREATE_IN_PROGRESS"
     assert script.now == pytest.approx(10, abs=MAX_INTERVAL * 1.2)
+
+
+def test_settle_waits_for_any_status_that_is_not_in_progress() -> None:
+    script = Script("ROLLBACK_IN_PROGRESS", "ROLLBACK_IN_PROGRESS", "ROLLBACK_COMPLETE")
+    result = script.wait("settle")
+    assert result.succeeded and result.status == "ROLLBACK_COMPLETE" and result.polls == 3
+
+
+def test_on_poll_sees_every_status_read() -> None:
+    script = Script("CREATE_IN_PROGRESS", throttling(), "CREATE_IN_PROGRESS", "CREATE_COMPLETE")
+    seen: list[str] = []
+    wait_for_stack(
+        script.describe, "create", 60, on_poll=seen.append, sleep=script.sleep, clock=script.clock
+    )
+    assert seen == ["CREATE_IN_PROGRESS", "CREATE_IN_PROGRESS", "CREATE_COMPLETE"]

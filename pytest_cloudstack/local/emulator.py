@@ -9,16 +9,25 @@ import contextlib
 import logging
 import threading
 import urllib.request
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_cloudstack.errors import ConfigurationError
 
+if TYPE_CHECKING:
+    from pytest_cloudstack.local.runner import LambdaRunner
+
 
 class LocalEmulator:
-    """moto's server in a thread, as a context manager; ``url`` is valid inside the block."""
+    """moto's server in a thread, as a context manager; ``url`` is valid inside the block.
 
-    def __init__(self) -> None:
+    Python Lambda handlers run for real (``runner.py``): ``local_packages`` names the host
+    packages they may import besides boto3 (ini ``cloud_stack_local_packages``).
+    """
+
+    def __init__(self, local_packages: tuple[str, ...] = ()) -> None:
         self.url = ""
+        self.local_packages = local_packages
+        self.runner: LambdaRunner | None = None
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._warmup: threading.Thread | None = None
@@ -53,6 +62,13 @@ class LocalEmulator:
         )
         self._thread.start()
         self.url = f"http://127.0.0.1:{self._server.server_port}"
+        try:
+            from pytest_cloudstack.local.runner import LambdaRunner
+
+            self.runner = LambdaRunner(self.url, self.local_packages).__enter__()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
         # moto imports its CloudFormation parser (about 2 s) on the first stack call; doing it now,
         # in the background, overlaps it with test collection.
         self._warmup = threading.Thread(target=_import_cloudformation, daemon=True)
@@ -62,6 +78,10 @@ class LocalEmulator:
     def __exit__(self, *exc_info: object) -> None:
         if self._server is None:
             return
+        # Handlers first: pollers and workers must not run against an emulator being reset.
+        if self.runner is not None:
+            self.runner.close()
+            self.runner = None
         # moto's backends are process-global: reset them so that the next session in this
         # process (pytester runs, an IDE's test runner) starts from an empty emulator.
         with contextlib.suppress(OSError):

@@ -1,0 +1,162 @@
+"""Python dependencies of a function folder: ``requirements.txt`` installed as ``sam build`` does.
+
+pip installs into a folder for the function's runtime and architecture, not for this machine:
+``--platform``/``--python-version``/``--abi`` with ``--only-binary=:all:`` pick the wheels Lambda
+can load (a wheel built for the host's Python or CPU would import-fail in Lambda). Wheels only:
+an sdist would need building, maybe with a compiler, and the result would be for the host.
+
+A build is cached under the hash of what determines it: the requirements, the runtime, the
+architecture (and the function's sources when the requirements point at local paths). A source
+edit does not reinstall anything: the sources are added at zip time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from pytest_cloudstack.packaging.errors import PackagingError
+
+# Lambda's Python runtimes: Amazon Linux 2 (glibc 2.26) up to 3.11, Amazon Linux 2023 (2.34) after.
+_AL2023_FROM = (3, 12)
+_GLIBC = {False: 26, True: 34}
+_ARCHITECTURES = {"x86_64": "x86_64", "arm64": "aarch64"}
+_RUNTIME = re.compile(r"^python(\d)\.(\d+)$")
+# A requirement that names a local path makes the build depend on files beside requirements.txt.
+_LOCAL_REFERENCE = re.compile(r"^\s*(-e\s+)?(\.|/|file:)|@\s*file:", re.MULTILINE)
+_BUILD_SCHEME = "1"  # bump when the pip command changes, to invalidate old builds
+
+
+def python_version(runtime: str) -> tuple[int, int] | None:
+    """``python3.12`` -> (3, 12); None for other runtimes."""
+    match = _RUNTIME.match(runtime)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def platforms(version: tuple[int, int], architecture: str) -> list[str]:
+    """The manylinux platform tags Lambda's Python ``version`` on ``architecture`` can load.
+
+    pip does not expand ``manylinux_2_X`` to older glibc versions by itself: list them all.
+    """
+    machine = _ARCHITECTURES[architecture]
+    newest = _GLIBC[version >= _AL2023_FROM]
+    tags = [f"manylinux_2_{minor}_{machine}" for minor in range(newest, 16, -1)]
+    return [*tags, f"manylinux2014_{machine}"]
+
+
+def pip_command(
+    requirements: Path, target: Path, version: tuple[int, int], architecture: str
+) -> list[str]:
+    """The pip invocation that installs ``requirements`` for Lambda into ``target``."""
+    nodot = f"{version[0]}{version[1]}"
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--quiet",
+        "--no-compile",  # byte code is for the host's Python; Lambda compiles its own
+        "--target",
+        str(target),
+        "--requirement",
+        str(requirements),
+        "--only-binary=:all:",
+        "--implementation",
+        "cp",
+        "--python-version",
+        f"{version[0]}.{version[1]}",
+        "--abi",
+        f"cp{nodot}",
+        "--abi",
+        "abi3",
+        "--abi",
+        "none",
+    ]
+    for tag in platforms(version, architecture):
+        command += ["--platform", tag]
+    return command
+
+
+def build_key(requirements: Path, runtime: str, architecture: str) -> str:
+    """The cache key of a build: requirements text, runtime, architecture (+ local references)."""
+    text = requirements.read_bytes()
+    digest = hashlib.sha256(
+        b"\0".join([_BUILD_SCHEME.encode(), runtime.encode(), architecture.encode(), text])
+    )
+    if _LOCAL_REFERENCE.search(text.decode("utf-8", "replace")):
+        from pytest_cloudstack.packaging.zips import collect, fingerprint
+
+        folder = requirements.parent
+        digest.update(fingerprint(collect(folder, folder.resolve())).encode())
+    return digest.hexdigest()
+
+
+def install(requirements: Path, runtime: str, architecture: str, cache: Path, where: str) -> Path:
+    """The folder holding ``requirements`` installed for ``runtime``/``architecture``.
+
+    Reused from ``cache`` when an identical build exists. Raises :class:`PackagingError` with
+    pip's own error when pip fails, and says so plainly when a dependency has no matching wheel.
+    """
+    version = python_version(runtime)
+    if version is None:
+        raise PackagingError(
+            f"{requirements.name} found, but runtime {runtime!r} is not a Python runtime",
+            where,
+        )
+    if architecture not in _ARCHITECTURES:
+        raise PackagingError(f"unknown architecture {architecture!r} (x86_64 or arm64)", where)
+    builds = cache / "dependencies"
+    done = builds / build_key(requirements, runtime, architecture)
+    if done.is_dir():
+        return done
+    builds.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=builds, prefix=".building-"))
+    try:
+        command = pip_command(requirements, staging / "site", version, architecture)
+        # pip's own cache stays on: a re-build after a requirements edit reuses downloaded wheels.
+        env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+        result = subprocess.run(
+            command,
+            cwd=requirements.parent,
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise PackagingError(
+                _explain(result.stderr or result.stdout, runtime, architecture), where
+            )
+        (staging / "site").mkdir(exist_ok=True)  # an empty requirements.txt installs nothing
+        try:
+            os.replace(staging / "site", done)
+        except OSError:
+            if not done.is_dir():  # another session finished the same build first: use theirs
+                raise
+        return done
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _explain(output: str, runtime: str, architecture: str) -> str:
+    # pip's warnings (an unreachable extra index, a cache folder) are noise next to its error.
+    lines = [line for line in output.strip().splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith("WARNING:")] or lines
+    tail = "\n".join(f"    {line}" for line in lines[-15:])
+    missing = re.findall(r"No matching distribution found for (\S+)", output)
+    if missing:
+        names = ", ".join(sorted(set(missing)))
+        return (
+            f"pip found no wheel of {names} for {runtime} on {architecture} (Lambda's Linux). "
+            "Only wheels are installed, as they are what Lambda can load: pin a version that "
+            f"publishes a matching wheel, or vendor the package. pip said:\n{tail}"
+        )
+    return f"installing requirements.txt for {runtime} on {architecture} failed; pip said:\n{tail}"
