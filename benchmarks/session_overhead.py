@@ -18,15 +18,15 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+
+from _moto import moto_server
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "orders"
@@ -80,35 +80,16 @@ def find_aws() -> str:
     return str(aws)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def by_hand_lifecycle(aws: str) -> float:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
     }
-    common = ["--endpoint-url", url, "--region", "us-east-1"]
     started = time.perf_counter()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+    with moto_server() as url:
+        common = ["--endpoint-url", url, "--region", "us-east-1"]
 
         def cloudformation(*args: str) -> None:
             subprocess.run(
@@ -131,9 +112,6 @@ def by_hand_lifecycle(aws: str) -> float:
         cloudformation("describe-stacks", "--stack-name", "by-hand")
         cloudformation("delete-stack", "--stack-name", "by-hand")
         cloudformation("wait", "stack-delete-complete", "--stack-name", "by-hand")
-    finally:
-        server.terminate()
-        server.wait()
     return time.perf_counter() - started
 
 

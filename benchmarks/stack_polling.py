@@ -15,15 +15,13 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import socket
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import boto3
+from _moto import moto_server
 
 from pytest_cloudstack.deploy import DeployRequest, StackOperations
 from pytest_cloudstack.naming import OWNERSHIP_TAG
@@ -36,12 +34,6 @@ sys.modules["faults"] = faults
 _spec.loader.exec_module(faults)
 
 TEMPLATE = json.dumps({"Resources": {"Queue": {"Type": "AWS::SQS::Queue"}}})
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def one_run(url: str, seconds: float, index: int) -> tuple[float, float]:
@@ -77,24 +69,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+    with moto_server() as url:
         results = [one_run(url, args.seconds, index) for index in range(args.repeat)]
-    finally:
-        server.terminate()
-        server.wait()
     lags = [lag for lag, _ in results]
     rates = [rate for _, rate in results]
     print(f"operation time {args.seconds:.0f} s, runs {args.repeat}")

@@ -117,47 +117,11 @@ def _terminal_writer(config: pytest.Config) -> Callable[[str], None]:
 
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
     """``--cloud-stack-sweep`` and ``--cloud-stack-plan``: commands that run instead of tests."""
-    sweep, plan = config.option.cloud_stack_sweep is not None, config.option.cloud_stack_plan
-    if not sweep and not plan:
+    if config.option.cloud_stack_sweep is None and not config.option.cloud_stack_plan:
         return None
+    from pytest_cloudstack.commands import run_command
 
-    def write(line: str) -> None:
-        # No terminal reporter exists before configure; pytest's own --version prints plainly too.
-        print(f"cloudstack: {line}", flush=True)
-
-    try:
-        settings = settings_module.resolve(config)
-        if sweep:
-            from pytest_cloudstack.sweep import run_sweep
-
-            return run_sweep(
-                settings,
-                lambda session: config.hook.pytest_cloudstack_boto_session(session=session),
-                write,
-            )
-        if not settings.enabled:
-            raise ConfigurationError("--cloud-stack-plan needs --cloud-stack[=TARGET]")
-        return _plan(config, settings, write)
-    except CloudStackError as error:
-        raise pytest.UsageError(str(error)) from None
-
-
-def _plan(
-    config: pytest.Config, settings: settings_module.Settings, write: Callable[[str], None]
-) -> int:
-    from pytest_cloudstack.errors import DeployError, OwnershipError, TemplateError
-    from pytest_cloudstack.run import CloudStackRun
-
-    run = CloudStackRun(config, settings, write)
-    try:
-        run.start()
-        run.plan()
-    except (DeployError, OwnershipError, TemplateError) as error:
-        write(str(error))
-        return int(pytest.ExitCode.TESTS_FAILED)
-    finally:
-        run.finish()
-    return int(pytest.ExitCode.OK)
+    return run_command(config)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
