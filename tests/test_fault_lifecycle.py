@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from conftest import MotoServer
 from faults import FaultPlan, SlowStack, Story, Throttle, conftest_source, read_record
@@ -124,12 +126,19 @@ def test_force_delete_deletes_and_lists_what_was_left(
 
 def test_a_throttling_storm_is_survived(project: pytest.Pytester, moto: MotoServer) -> None:
     record = str(project.path / "calls.jsonl")
-    plan = FaultPlan(throttles=[Throttle(["*"], rate=0.3, seed=7)], record=record)
+    plan = FaultPlan(
+        throttles=[
+            Throttle(["*"], rate=0.3, seed=7),
+            Throttle(["*"], code="InternalFailure", rate=0.15, seed=11, limit=3),
+        ],
+        record=record,
+    )
     result = _run(project, moto, plan)
     result.assert_outcomes(passed=1)
     assert moto.live_stacks() == {}
     injected = read_record(record, kind="inject")
     assert len(injected) >= 3, "the storm really happened"
+    assert any("InternalFailure" in json.dumps(entry) for entry in injected), "with 500s in it"
 
 
 def test_a_stack_left_in_rollback_complete_is_deleted_and_created_again(
