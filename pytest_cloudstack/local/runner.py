@@ -6,6 +6,10 @@ started on the first invoke (a cold start), reused while code and configuration 
 replaced when they change, one per concurrent invocation. Each invocation gets Lambda's answer:
 the payload, or ``FunctionError: Unhandled`` with Lambda's error document; its output goes to the
 function's CloudWatch Logs group (``/aws/lambda/<name>``) and to the ``LogResult`` tail.
+
+What an environment is made of comes from ``functions.py``; the processes and their pipes are
+``workers.py``'s. This module decides when environments start, are reused and go, and turns
+their outcomes into Lambda's answers and logs.
 """
 
 from __future__ import annotations
@@ -18,10 +22,7 @@ import json
 import math
 import os
 import secrets
-import selectors
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -30,72 +31,24 @@ import uuid
 import zipfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pytest_cloudstack.connection import DUMMY_CREDENTIALS
 from pytest_cloudstack.local import packages, seam
+from pytest_cloudstack.local.functions import FunctionSpec, async_retries, code_bytes, function_spec
 from pytest_cloudstack.local.sources import EventSourcePollers
+from pytest_cloudstack.local.workers import Outcome, Worker, WorkerGone, WorkerPool, now_ms
 
 WORKER = Path(__file__).with_name("worker.py")
 
-#: Lambda's limit on the init phase of an on-demand environment, before the function's timeout.
-INIT_TIMEOUT = 10.0
 #: the ``LogResult`` tail is the last 4 KB of the invocation's log
 TAIL_BYTES = 4096
 #: execution environments one function may run at once before invokes wait for a free one
 MAX_CONCURRENCY = 16
-#: retries of a failed asynchronous invocation when the function has no EventInvokeConfig
-DEFAULT_ASYNC_RETRIES = 2
 #: errorType of the answers that only the local target gives (never seen on AWS)
 LOCAL_ERROR = "CloudStack.LocalRunnerError"
-
-_END = "\x00cloudstack-end:"
-
-# Go's names for the signals that end a runtime (Lambda's init is written in Go).
-_SIGNAL_NAMES = {
-    signal.SIGKILL: "killed",
-    signal.SIGSEGV: "segmentation fault",
-    signal.SIGABRT: "aborted",
-    signal.SIGTERM: "terminated",
-    signal.SIGBUS: "bus error",
-    signal.SIGFPE: "floating point exception",
-}
-
-
-@dataclass(frozen=True)
-class FunctionSpec:
-    """Everything that defines one execution environment of one function version."""
-
-    account_id: str
-    region: str
-    name: str
-    arn: str
-    version: str
-    runtime: str
-    handler: str
-    timeout: float
-    memory_mb: int
-    environment: tuple[tuple[str, str], ...]
-    code_sha: str
-    layers: tuple[str, ...]
-    package_type: str
-    log_group: str
-
-    @property
-    def identity(self) -> tuple[str, str, str, str]:
-        return (self.account_id, self.region, self.name, self.version)
-
-    @property
-    def python_version(self) -> tuple[int, int] | None:
-        prefix = "python"
-        if self.package_type != "Zip" or not self.runtime.startswith(prefix):
-            return None
-        major, _, minor = self.runtime[len(prefix) :].partition(".")
-        if not (major.isdigit() and minor.isdigit()):
-            return None
-        return int(major), int(minor)
 
 
 @dataclass
@@ -115,255 +68,6 @@ class InvokeResult:
         return base64.b64encode(text[-TAIL_BYTES:]).decode()
 
 
-@dataclass
-class _Outcome:
-    kind: str  # "ok", "error" (function error from the runtime), "timeout", "exited"
-    payload: bytes = b""
-    lines: list[tuple[int, str]] = field(default_factory=list)
-    max_rss_mb: int = 0
-    detail: str = ""
-
-
-class _WorkerGone(Exception):
-    pass
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-class _Worker:
-    """One execution environment: a ``worker.py`` process and the pipes to it."""
-
-    def __init__(self, spec: FunctionSpec, log_stream: str) -> None:
-        self.spec = spec
-        self.log_stream = log_stream
-        self.process: subprocess.Popen[bytes] | None = None
-        self.init_ms = 0.0
-        self.init_lines: list[tuple[int, str]] = []
-        self.cold = True
-        self._frames = b""
-        self._partial = b""
-        self._lines: list[tuple[int, str]] = []
-        self._selector: selectors.BaseSelector | None = None
-        self._log_open = True
-        self._sink: Callable[[list[tuple[int, str]]], None] | None = None
-
-    # -- lifecycle ----------------------------------------------------------------------------
-
-    def start(
-        self, command: list[str], env: dict[str, str], cwd: str, config: dict[str, Any]
-    ) -> dict[str, Any]:
-        """Start the process and wait for its init; returns the ``ready`` frame."""
-        started = time.monotonic()
-        self.process = subprocess.Popen(
-            command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=cwd,
-            env=env,
-            # Ctrl-C in the terminal is pytest's to handle; the workers go when their pipe closes.
-            start_new_session=True,
-        )
-        assert self.process.stdin and self.process.stdout and self.process.stderr
-        self._selector = selectors.DefaultSelector()
-        self._selector.register(self.process.stdout, selectors.EVENT_READ, "frames")
-        self._selector.register(self.process.stderr, selectors.EVENT_READ, "logs")
-        self._write(json.dumps(config).encode() + b"\n")
-        header, payload, lines = self._wait("init", started + INIT_TIMEOUT + self.spec.timeout)
-        self.init_ms = header.get("ms", 0.0)
-        self.init_lines = lines
-        if not header.get("ready"):
-            header["payload"] = payload
-        return header
-
-    @property
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def stop(self) -> None:
-        """End the environment: close its stdin (it exits on EOF), kill it if it lingers."""
-        process = self.process
-        if process is None:
-            return
-        with contextlib.suppress(OSError):
-            assert process.stdin is not None
-            process.stdin.close()
-        try:
-            process.wait(timeout=1)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        self._close_pipes()
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-
-    def _close_pipes(self) -> None:
-        if self._selector is not None:
-            self._selector.close()
-            self._selector = None
-        if self.process is not None:
-            for pipe in (self.process.stdin, self.process.stdout, self.process.stderr):
-                with contextlib.suppress(OSError):
-                    if pipe is not None:
-                        pipe.close()
-
-    # -- one invocation -----------------------------------------------------------------------
-
-    def invoke(
-        self,
-        request: dict[str, Any],
-        body: bytes,
-        deadline: float,
-        sink: Callable[[list[tuple[int, str]]], None],
-    ) -> _Outcome:
-        """Run one request; ``sink`` gets the output lines as they arrive."""
-        self._sink = sink
-        try:
-            self._write(json.dumps({**request, "len": len(body)}).encode() + b"\n" + body)
-            header, payload, lines = self._wait(request["id"], deadline)
-        except TimeoutError:
-            self.kill()
-            return _Outcome("timeout", lines=self._drain())
-        except _WorkerGone:
-            return _Outcome("exited", lines=self._drain(), detail=self._exit_reason())
-        finally:
-            self._sink = None
-        return _Outcome(
-            "error" if header.get("error") else "ok",
-            payload=payload,
-            lines=lines,
-            max_rss_mb=int(header.get("max_rss_mb", 0)),
-        )
-
-    def _exit_reason(self) -> str:
-        assert self.process is not None
-        try:
-            code = self.process.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            code = self.process.wait()
-        if code == 0:
-            return "Runtime exited without providing a reason"
-        if code < 0:
-            try:
-                name = _SIGNAL_NAMES.get(signal.Signals(-code), signal.Signals(-code).name)
-            except ValueError:
-                name = str(-code)
-            return f"Runtime exited with error: signal: {name}"
-        return f"Runtime exited with error: exit status {code}"
-
-    def _write(self, data: bytes) -> None:
-        assert self.process is not None and self.process.stdin is not None
-        try:
-            self.process.stdin.write(data)
-            self.process.stdin.flush()
-        except (BrokenPipeError, OSError):
-            raise _WorkerGone from None
-
-    def _wait(
-        self, marker: str, deadline: float
-    ) -> tuple[dict[str, Any], bytes, list[tuple[int, str]]]:
-        """Read both pipes until the frame for ``marker`` and its end-of-output marker arrived.
-
-        The worker writes the marker on the log pipe before the frame, so once both are in,
-        every line before the marker is this frame's output.
-        """
-        end_line = _END + marker + "\x00"
-        frame: tuple[dict[str, Any], bytes] | None = None
-        while True:
-            if frame is None:
-                frame = self._parse_frame()
-            texts = [text for _, text in self._lines]
-            if frame is not None and end_line in texts:
-                index = texts.index(end_line)
-                lines, self._lines = self._lines[:index], self._lines[index + 1 :]
-                return frame[0], frame[1], lines
-            if frame is not None and not self._log_open:
-                lines, self._lines = self._lines, []  # output pipe closed before the marker
-                return frame[0], frame[1], lines
-            self._read(deadline, need_frame=frame is None)
-
-    def _read(self, deadline: float, need_frame: bool) -> None:
-        """One round of reading whatever is available on the pipes, until ``deadline``."""
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError
-        assert self._selector is not None
-        if not self._selector.get_map():
-            raise _WorkerGone
-        for key, _ in self._selector.select(timeout=remaining):
-            data = os.read(key.fd, 65536)
-            if key.data == "frames":
-                if not data:
-                    self._selector.unregister(key.fileobj)
-                    if need_frame:
-                        raise _WorkerGone
-                self._frames += data
-            elif data:
-                self._feed_logs(data)
-            else:
-                self._selector.unregister(key.fileobj)
-                self._log_open = False
-
-    def _feed_logs(self, data: bytes) -> None:
-        now = _now_ms()
-        self._partial += data
-        *complete, self._partial = self._partial.split(b"\n")
-        fresh = []
-        for raw in complete:
-            text = raw.decode("utf-8", "replace").replace("\r", "\n")
-            self._lines.append((now, text))
-            if not text.startswith(_END):
-                fresh.append((now, text))
-        if fresh and self._sink is not None:
-            self._sink(fresh)
-
-    def _parse_frame(self) -> tuple[dict[str, Any], bytes] | None:
-        newline = self._frames.find(b"\n")
-        if newline < 0:
-            return None
-        header = json.loads(self._frames[:newline])
-        end = newline + 1 + int(header["len"])
-        if len(self._frames) < end:
-            return None
-        payload = self._frames[newline + 1 : end]
-        self._frames = self._frames[end:]
-        return header, payload
-
-    def _drain(self) -> list[tuple[int, str]]:
-        """After a kill or an exit: whatever the process wrote before it went."""
-        deadline = time.monotonic() + 2
-        with contextlib.suppress(TimeoutError, _WorkerGone, OSError, ValueError):
-            while self._selector is not None and self._selector.get_map():
-                self._read(deadline, need_frame=False)
-        if self._partial:
-            self._feed_logs(b"\n")
-        lines, self._lines = self._lines, []
-        if self.process is not None:
-            try:
-                self.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._close_pipes()
-        return [line for line in lines if not line[1].startswith(_END)]
-
-
-class _Pool:
-    """The warm environments of one function version, all with the same configuration."""
-
-    def __init__(self, spec: FunctionSpec) -> None:
-        self.spec = spec
-        self.idle: list[_Worker] = []
-        self.live = 0
-        self.retired = False
-        self.changed = threading.Condition()
-
-
 class LambdaRunner:
     """Runs the handlers of the emulator's functions; one per emulator, as a context manager.
 
@@ -376,14 +80,14 @@ class LambdaRunner:
         self.host = packages.resolve(host_packages)
         self.sources = EventSourcePollers(endpoint_url, self)
         self.root = Path(tempfile.mkdtemp(prefix="cloudstack-lambda-"))
-        self._pools: dict[tuple[str, str, str, str], _Pool] = {}
+        self._pools: dict[tuple[str, str, str, str], WorkerPool] = {}
         self._lock = threading.Lock()
         self._extract_lock = threading.Lock()
         self._logs_lock = threading.Lock()
         self._mode = threading.local()
         self._events = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cloudstack-event")
         self._closed = False
-        self._live: set[_Worker] = set()
+        self._live: set[Worker] = set()
         self.workers_started = 0
 
     def __enter__(self) -> LambdaRunner:
@@ -469,7 +173,7 @@ class LambdaRunner:
     def _attempts(self, function: Any, body: bytes, request_id: str) -> None:
         # Lambda retries a failed asynchronous invocation (twice by default, with the same
         # request ID) after a minute, then two; locally the retries follow at once.
-        for _ in range(1 + _async_retries(function)):
+        for _ in range(1 + async_retries(function)):
             if self._closed:
                 return
             if not self.invoke(function, body, request_id=request_id).function_error:
@@ -524,7 +228,7 @@ class LambdaRunner:
             pools = list(self._pools.values())
             self._pools.clear()
             live, self._live = self._live, set()
-        idle: list[_Worker] = []
+        idle: list[Worker] = []
         for pool in pools:
             with pool.changed:
                 pool.retired = True
@@ -541,13 +245,13 @@ class LambdaRunner:
 
     # -- pools --------------------------------------------------------------------------------
 
-    def _pool(self, spec: FunctionSpec) -> _Pool:
+    def _pool(self, spec: FunctionSpec) -> WorkerPool:
         with self._lock:
             pool = self._pools.get(spec.identity)
             if pool is not None and pool.spec == spec:
                 return pool
             # New code or configuration: Lambda starts new environments; the old ones go.
-            self._pools[spec.identity] = fresh = _Pool(spec)
+            self._pools[spec.identity] = fresh = WorkerPool(spec)
         if pool is not None:
             with pool.changed:
                 pool.retired = True
@@ -556,7 +260,9 @@ class LambdaRunner:
                 self._forget(worker)
         return fresh
 
-    def _acquire(self, pool: _Pool, function: Any, spec: FunctionSpec) -> _Worker | InvokeResult:
+    def _acquire(
+        self, pool: WorkerPool, function: Any, spec: FunctionSpec
+    ) -> Worker | InvokeResult:
         deadline = time.monotonic() + spec.timeout
         with pool.changed:
             while True:
@@ -576,18 +282,18 @@ class LambdaRunner:
                         f"function {spec.name!r} already runs {MAX_CONCURRENCY} invocations "
                         "at once on the local target (a recursive invoke?)",
                     )
-        started: _Worker | InvokeResult | None = None
+        started: Worker | InvokeResult | None = None
         try:
             started = self._start_worker(spec, function)
             return started
         finally:
-            if not isinstance(started, _Worker):  # failed to start, or its init failed
+            if not isinstance(started, Worker):  # failed to start, or its init failed
                 with pool.changed:
                     pool.live -= 1
                     pool.changed.notify()
 
-    def _release(self, pool: _Pool, worker: _Worker | InvokeResult, healthy: bool) -> None:
-        if not isinstance(worker, _Worker):
+    def _release(self, pool: WorkerPool, worker: Worker | InvokeResult, healthy: bool) -> None:
+        if not isinstance(worker, Worker):
             return
         with pool.changed:
             if healthy and not pool.retired and not self._closed and worker.alive:
@@ -598,18 +304,18 @@ class LambdaRunner:
             pool.changed.notify()
         self._forget(worker)
 
-    def _forget(self, worker: _Worker) -> None:
+    def _forget(self, worker: Worker) -> None:
         with self._lock:
             self._live.discard(worker)
         worker.stop()
 
     # -- starting an environment ----------------------------------------------------------------
 
-    def _start_worker(self, spec: FunctionSpec, function: Any) -> _Worker | InvokeResult:
+    def _start_worker(self, spec: FunctionSpec, function: Any) -> Worker | InvokeResult:
         assert spec.python_version is not None
         code_key = hashlib.sha256(spec.code_sha.encode()).hexdigest()[:32]  # base64 has "/"
         try:
-            task = self._extract(f"code-{code_key}", lambda: _code_bytes(function))
+            task = self._extract(f"code-{code_key}", lambda: code_bytes(function))
             opt, missing_layers = self._layers(function, spec)
         except zipfile.BadZipFile as error:
             # Lambda refuses such a package at CreateFunction; moto takes it.
@@ -620,7 +326,7 @@ class LambdaRunner:
         stream = (
             f"{now.tm_year}/{now.tm_mon:02d}/{now.tm_mday:02d}/[{spec.version}]{uuid.uuid4().hex}"
         )
-        worker = _Worker(spec, stream)
+        worker = Worker(spec, stream)
         self._ensure_stream(function, spec, stream)
         with self._lock:
             if self._closed:
@@ -645,16 +351,16 @@ class LambdaRunner:
             ready = worker.start(
                 command, self._environment(spec, stream, task, opt), str(task), config
             )
-        except (TimeoutError, _WorkerGone) as failure:
+        except (TimeoutError, WorkerGone) as failure:
             # The init never finished: it hung, or the process died (os._exit, a crash).
             if isinstance(failure, TimeoutError):
                 worker.kill()
-            outcome = _Outcome(
+            outcome = Outcome(
                 "timeout" if isinstance(failure, TimeoutError) else "exited",
-                lines=worker._drain(),
+                lines=worker.drain(),
             )
             if outcome.kind == "exited":
-                outcome.detail = worker._exit_reason()
+                outcome.detail = worker.exit_reason()
             self._forget(worker)
             return self._failed(
                 function, spec, worker, outcome, str(uuid.uuid4()), started, [], None
@@ -664,7 +370,7 @@ class LambdaRunner:
             worker.init_lines.insert(
                 0,
                 (
-                    _now_ms(),
+                    now_ms(),
                     f"[WARNING] pytest-cloudstack: layer {arn} is not in the emulator, so it is "
                     "not under /opt; let its packages in with ini cloud_stack_local_packages",
                 ),
@@ -676,7 +382,7 @@ class LambdaRunner:
         # starts a new environment (and runs the init again).
         request_id = str(uuid.uuid4())
         error_type = json.loads(ready["payload"]).get("errorType", "")
-        start = (_now_ms(), f"START RequestId: {request_id} Version: {spec.version}")
+        start = (now_ms(), f"START RequestId: {request_id} Version: {spec.version}")
         self._put_logs(function, spec, stream, [start])
         end = self._end_log(
             function,
@@ -780,7 +486,7 @@ class LambdaRunner:
 
     def _run(
         self,
-        worker: _Worker,
+        worker: Worker,
         spec: FunctionSpec,
         function: Any,
         body: bytes,
@@ -790,14 +496,14 @@ class LambdaRunner:
         started = time.monotonic()
         request: dict[str, Any] = {
             "id": request_id,
-            "deadline_ms": _now_ms() + int(spec.timeout * 1000),
+            "deadline_ms": now_ms() + int(spec.timeout * 1000),
             "arn": spec.arn,
             "trace": _trace_id(),
             "client_context": _decode_client_context(client_context),
         }
         cold = worker.cold
         worker.cold = False
-        start = (_now_ms(), f"START RequestId: {request_id} Version: {spec.version}")
+        start = (now_ms(), f"START RequestId: {request_id} Version: {spec.version}")
         self._put_logs(function, spec, worker.log_stream, [start])
 
         def stream(lines: list[tuple[int, str]]) -> None:
@@ -824,8 +530,8 @@ class LambdaRunner:
         self,
         function: Any,
         spec: FunctionSpec,
-        worker: _Worker,
-        outcome: _Outcome,
+        worker: Worker,
+        outcome: Outcome,
         request_id: str,
         started: float,
         tail: list[tuple[int, str]],
@@ -833,14 +539,14 @@ class LambdaRunner:
     ) -> InvokeResult:
         """Lambda's answer to an environment that timed out or exited under an invocation."""
         if not tail:  # died in its init: its output and START are not written yet
-            start = (_now_ms(), f"START RequestId: {request_id} Version: {spec.version}")
+            start = (now_ms(), f"START RequestId: {request_id} Version: {spec.version}")
             tail = [*outcome.lines, start]
             self._put_logs(function, spec, worker.log_stream, tail)
         duration_ms = (time.monotonic() - started) * 1000
         if outcome.kind == "timeout":
             elapsed = f"{duration_ms / 1000:.2f}"
             extra = [
-                (_now_ms(), f"{_iso_now()} {request_id} Task timed out after {elapsed} seconds")
+                (now_ms(), f"{_iso_now()} {request_id} Task timed out after {elapsed} seconds")
             ]
             error = {
                 "errorType": "Sandbox.Timedout",
@@ -849,7 +555,7 @@ class LambdaRunner:
             status = "\tStatus: timeout"
         else:
             extra = [
-                (_now_ms(), f"RequestId: {request_id} Error: {outcome.detail}\nRuntime.ExitError")
+                (now_ms(), f"RequestId: {request_id} Error: {outcome.detail}\nRuntime.ExitError")
             ]
             error = {
                 "errorType": "Runtime.ExitError",
@@ -885,7 +591,7 @@ class LambdaRunner:
         self,
         function: Any,
         spec: FunctionSpec,
-        worker: _Worker,
+        worker: Worker,
         request_id: str,
         extra: list[tuple[int, str]],
         duration_ms: float,
@@ -901,7 +607,7 @@ class LambdaRunner:
         )
         if init_ms is not None:
             report += f"\tInit Duration: {init_ms:.2f} ms"
-        now = _now_ms()
+        now = now_ms()
         lines = [*extra, (now, f"END RequestId: {request_id}"), (now, report + status)]
         self._put_logs(function, spec, worker.log_stream, lines)
         return lines
@@ -928,48 +634,6 @@ def _events(lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
 
 def _texts(lines: list[tuple[int, str]]) -> list[str]:
     return [text for _, text in _events(lines)]
-
-
-# -- reading moto's function -----------------------------------------------------------------------
-
-
-def function_spec(function: Any) -> FunctionSpec:
-    """The parts of moto's ``LambdaFunction`` that define an execution environment."""
-    layers = [layer["Arn"] for layer in (function.layers or [])]
-    for layer in getattr(function, "_cloudstack_layers", None) or ():
-        arn = getattr(layer, "arn", layer)  # a !Ref to a LayerVersion is the model in moto
-        if isinstance(arn, str) and arn not in layers:
-            layers.append(arn)
-    return FunctionSpec(
-        account_id=function.account_id,
-        region=function.region,
-        name=function.function_name,
-        arn=function.function_arn,
-        version=str(function.version),
-        runtime=function.run_time or "",
-        handler=function.handler or "",
-        timeout=float(function.timeout or 3),
-        memory_mb=int(function.memory_size or 128),
-        environment=tuple(
-            sorted((str(k), str(v)) for k, v in (function.environment_vars or {}).items())
-        ),
-        code_sha=str(getattr(function, "code_sha_256", "") or "none"),
-        layers=tuple(layers),
-        package_type=function.package_type or "Zip",
-        log_group=function.logs_group_name,
-    )
-
-
-def _code_bytes(function: Any) -> bytes:
-    return bytes(getattr(function, "code_bytes", b"") or b"")
-
-
-def _async_retries(function: Any) -> int:
-    for config in getattr(function, "event_invoke_config", None) or ():
-        value = getattr(config, "config", {}).get("MaximumRetryAttempts")
-        if value is not None:
-            return int(value)
-    return DEFAULT_ASYNC_RETRIES
 
 
 def _unzip(data: bytes, target: Path) -> None:

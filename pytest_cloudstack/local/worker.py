@@ -1,11 +1,11 @@
 """One warm Lambda execution environment: the child process that imports and runs a Python handler.
 
-Started by ``runner.py`` as ``python -I -S worker.py`` with the function's environment, in the
-extracted deployment package. ``-I -S`` gives the child the standard library and nothing else; the
-worker then builds ``sys.path`` the way the Lambda Python runtime does (the package, then the
-layers under ``/opt``), and lets in boto3 and its dependencies (the runtime ships them) plus the
-host packages the user allowed, through a finder that only answers for those names. A handler
-that imports anything else fails with ``Runtime.ImportModuleError``, as it would on AWS.
+Started by ``workers.py`` (for ``runner.py``) as ``python -I -S worker.py`` with the function's
+environment, in the extracted deployment package. ``-I -S`` gives the child the standard library
+and nothing else; the worker then builds ``sys.path`` the way the Lambda Python runtime does (the
+package, then the layers under ``/opt``), and lets in boto3 and its dependencies (the runtime ships
+them) plus the host packages the user allowed, through a finder that only answers for those names.
+A handler that imports anything else fails with ``Runtime.ImportModuleError``, as it would on AWS.
 
 This file runs on its own in the child: standard library only, no import from the plugin.
 
