@@ -70,6 +70,7 @@ class CloudStackRun:
         #: packaged artifacts: (how many the template references, how many were uploaded)
         self.artifacts = (0, 0)
         self._operations: Any = None
+        self._session: Any = None
         self._exit = contextlib.ExitStack()
 
     # -- configure time -------------------------------------------------------------------------
@@ -222,6 +223,12 @@ class CloudStackRun:
     def _deploy(self) -> Stack:
         assert self.connection is not None
         request = self._prepare()
+        if self.settings.target.kind is not TargetKind.LOCAL:
+            from pytest_cloudstack.lease import StackLease
+
+            # Across machines (the file lock covers this one); released after the teardown.
+            ssm = self.connection.client("ssm", self._session)
+            self._exit.enter_context(StackLease(ssm, self.name, self.run_id, self.write))
         outcome = self._operations.deploy(request, reuse=self.settings.reuse)
         self.deploy_action, self.deploy_seconds = outcome.action, outcome.seconds
         self.write(f"stack {self.name} {outcome.action} in {outcome.seconds:.1f}s")
@@ -254,7 +261,7 @@ class CloudStackRun:
         parameters = resolve_parameters(template, parameters)
         user_tags = dict(settings.tags)
         hook.pytest_cloudstack_tags(config=self.config, tags=user_tags)
-        session = self.connection.session()
+        session = self._session = self.connection.session()
         self._check_account(session)
         # Local paths, SAM, CDK assets, large templates. After the account check (the artifact
         # bucket may be created), and before the stack is touched: bad input stops here.

@@ -9,6 +9,7 @@ and deletes them. It deletes by default (the flag is a deliberate request); with
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -75,6 +76,30 @@ def expired_names(cloudformation: Any, prefix: str, now: datetime, exclude: str)
         and (expires := _parse(_tags(stack).get(EXPIRES_AT_TAG))) is not None
         and expires <= now
     ]
+
+
+def skip_leased(stale: list[StaleStack], ssm: Any) -> list[StaleStack]:
+    """Mark the stacks whose lease a live session holds (however old the stack) as skipped."""
+    import dataclasses
+    import json
+
+    from pytest_cloudstack.lease import PREFIX
+
+    checked: list[StaleStack] = []
+    for stack in stale:
+        holder: dict[str, Any] = {}
+        if not stack.skip:
+            try:
+                value = ssm.get_parameter(Name=f"{PREFIX}{stack.name}")["Parameter"]["Value"]
+                holder = json.loads(value)
+            except Exception:  # no lease, or no permission to read one: nothing to respect
+                holder = {}
+        if isinstance(holder, dict) and holder.get("expires_at", 0) > time.time():
+            stack = dataclasses.replace(
+                stack, skip=f"in use: {holder.get('holder', 'a session')} holds its lease"
+            )
+        checked.append(stack)
+    return checked
 
 
 def sweep(
@@ -147,6 +172,7 @@ def run_sweep(settings: Settings, on_session: SessionHook | None, write: Writer)
     operations = StackOperations(cloudformation, connection.client("s3", session), write)
     now = datetime.now(timezone.utc)
     stale = stale_stacks(owned_stacks(cloudformation, settings.prefix), settings.sweep_age, now)
+    stale = skip_leased(stale, connection.client("ssm", session))
     mode = "listing" if settings.plan else "deleting"
     write(
         f"sweep: {mode} stacks of prefix {settings.prefix!r} older than "

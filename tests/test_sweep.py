@@ -30,6 +30,10 @@ def _kept_stack(project: pytest.Pytester, moto: MotoServer, name: str) -> None:
 
 
 def test_sigkill_leaks_and_the_sweep_cleans_up(project: pytest.Pytester, moto: MotoServer) -> None:
+    # The killed session's lease must expire before a sweep may take its stack: 1 s here.
+    project.makeconftest(
+        "import pytest_cloudstack.lease as lease\nlease.TTL, lease.RENEW_EVERY = 1.0, 0.3\n"
+    )
     project.makepyfile(HOLD)
     process = subprocess.Popen(
         [sys.executable, "-m", "pytest", f"--cloud-stack={moto.url}", "-p", "no:cacheprovider"],
@@ -129,3 +133,20 @@ def test_a_session_warns_about_expired_stacks_of_its_prefix(
         ]
     )
     assert "proj-expired" in moto.live_stacks(), "warned about, never deleted by a session"
+
+
+def test_sweep_skips_a_stack_whose_lease_a_live_session_holds(
+    project: pytest.Pytester, moto: MotoServer
+) -> None:
+    _kept_stack(project, moto, "proj-busy")
+    moto.client("ssm").put_parameter(
+        Name="/cloudstack/leases/proj-busy",
+        Type="String",
+        Value=json.dumps({"run_id": "r", "holder": "ci@runner-3", "expires_at": time.time() + 600}),
+    )
+    time.sleep(1.1)
+    result = project.runpytest(f"--cloud-stack={moto.url}", "--cloud-stack-sweep=1s")
+    result.stdout.fnmatch_lines(
+        ["cloudstack: skipped proj-busy: in use: ci@runner-3 holds its lease"]
+    )
+    assert list(moto.live_stacks()) == ["proj-busy"]

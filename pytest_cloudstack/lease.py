@@ -1,0 +1,152 @@
+"""A lease on the stack name across machines: two CI jobs of one branch must not share a stack.
+
+The file lock (locking.py) covers one machine. Across machines the lease is an SSM parameter,
+``/cloudstack/leases/<stack>``: creating it is atomic (``PutParameter`` without ``Overwrite``
+fails when it exists), it says who holds it and until when, a thread renews it while the session
+runs, and the session deletes it at the end. A crashed holder's lease expires after ``TTL``.
+A second session that finds a live lease held by another run refuses, naming the holder.
+
+Tags on the stack cannot carry the lease: they only change through UpdateStack, which also
+re-tags every resource (minutes on AWS) and would defeat the unchanged-reuse fast path. Without
+SSM permissions the session goes on with a warning: the lease is a guard, not a requirement.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+from pytest_cloudstack.errors import ConcurrentRunError
+from pytest_cloudstack.naming import current_user
+
+PREFIX = "/cloudstack/leases/"
+TTL = 600.0  # seconds a lease lives without renewal: how long a crashed run blocks the name
+RENEW_EVERY = TTL / 3
+
+Writer = Callable[[str], None]
+
+
+class StackLease:
+    """Held for the session by the process that deploys and deletes the stack."""
+
+    def __init__(self, ssm: Any, stack_name: str, run_id: str, write: Writer) -> None:
+        self.ssm = ssm
+        self.name = f"{PREFIX}{stack_name}"
+        self.stack_name = stack_name
+        self.run_id = run_id
+        self.write = write
+        self.held = False
+        self._stop = threading.Event()
+        self._renewer: threading.Thread | None = None
+
+    def __enter__(self) -> StackLease:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._acquire()
+        except ClientError as error:
+            self.write(
+                f"no cross-machine lease on stack {self.stack_name} ({_code(error)}: "
+                f"{error.response.get('Error', {}).get('Message', '')}): another machine's "
+                "session on the same stack would not be stopped"
+            )
+            return self
+        self.held = True
+        self._renewer = threading.Thread(
+            target=self._renew_until_stopped, name="cloudstack-lease", daemon=True
+        )
+        self._renewer.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        if self._renewer is not None:
+            self._renewer.join(timeout=10)
+        if self.held:
+            try:
+                if self._holder().get("run_id") == self.run_id:
+                    self.ssm.delete_parameter(Name=self.name)
+            except Exception:  # expiry cleans up what a failed release leaves
+                pass
+            self.held = False
+
+    def _acquire(self) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._put(overwrite=False)
+            return
+        except ClientError as error:
+            if _code(error) != "ParameterAlreadyExists":
+                raise
+        holder = self._holder()
+        if holder.get("run_id") != self.run_id and holder.get("expires_at", 0) > time.time():
+            until = time.strftime("%H:%M:%S", time.localtime(holder["expires_at"]))
+            raise ConcurrentRunError(
+                f"stack {self.stack_name!r} is in use by another pytest session: "
+                f"{holder.get('holder', 'unknown')} (pid {holder.get('pid', '?')}) holds its "
+                f"lease ({self.name}) until {until} unless renewed. Wait for that session, or "
+                "give this one its own stack with --cloud-stack-name"
+            )
+        # An expired lease (its holder crashed): take it over, then check nobody else did too.
+        self._put(overwrite=True)
+        time.sleep(0.2)
+        if self._holder().get("run_id") != self.run_id:
+            raise ConcurrentRunError(
+                f"stack {self.stack_name!r}: another session took over its expired lease at the "
+                "same moment; use --cloud-stack-name to run beside it"
+            )
+
+    def _renew_until_stopped(self) -> None:
+        while not self._stop.wait(RENEW_EVERY):
+            try:
+                if self._holder().get("run_id") == self.run_id:
+                    self._put(overwrite=True)
+            except Exception:  # a missed renewal is retried at the next tick
+                continue
+
+    def _put(self, overwrite: bool) -> None:
+        value = json.dumps(
+            {
+                "run_id": self.run_id,
+                "holder": f"{current_user()}@{socket.gethostname()}",
+                "pid": _pid(),
+                "expires_at": time.time() + TTL,
+            }
+        )
+        self.ssm.put_parameter(Name=self.name, Value=value, Type="String", Overwrite=overwrite)
+
+    def _holder(self) -> dict[str, Any]:
+        from botocore.exceptions import ClientError
+
+        try:
+            value = self.ssm.get_parameter(Name=self.name)["Parameter"]["Value"]
+        except ClientError as error:
+            if _code(error) == "ParameterNotFound":
+                return {}
+            raise
+        try:
+            found = json.loads(value)
+        except ValueError:
+            return {}
+        return found if isinstance(found, dict) else {}
+
+
+def _pid() -> int:
+    import os
+
+    return os.getpid()
+
+
+def _code(error: Any) -> str:
+    return str(getattr(error, "response", {}).get("Error", {}).get("Code", ""))

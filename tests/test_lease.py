@@ -1,0 +1,119 @@
+"""Across machines, one session per stack name: the SSM lease. A second machine is simulated by
+a second session with its own lock folder (XDG_CACHE_HOME), so only the lease can stop it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import MotoServer
+
+NAME = "proj-lease"
+PARAMETER = f"/cloudstack/leases/{NAME}"
+
+
+def _parameter(moto: MotoServer) -> dict[str, object] | None:
+    ssm = moto.client("ssm")
+    try:
+        return json.loads(ssm.get_parameter(Name=PARAMETER)["Parameter"]["Value"])
+    except ssm.exceptions.ParameterNotFound:
+        return None
+
+
+def test_a_session_on_another_machine_is_refused_while_the_lease_lives(
+    project: pytest.Pytester, moto: MotoServer, tmp_path: Path
+) -> None:
+    release, started = tmp_path / "release", tmp_path / "started"
+    project.makepyfile(
+        f"""
+        import pathlib, time
+        def test_hold(cloud_stack):
+            pathlib.Path({str(started)!r}).write_text(cloud_stack.name)
+            deadline = time.monotonic() + 60
+            while not pathlib.Path({str(release)!r}).exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        """
+    )
+    first = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            f"--cloud-stack={moto.url}",
+            f"--cloud-stack-name={NAME}",
+            "-p",
+            "no:cacheprovider",
+        ],
+        cwd=project.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "machine-1")},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not started.exists():
+            assert first.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        lease = _parameter(moto)
+        assert lease is not None and lease["pid"] == first.pid
+        os.environ["XDG_CACHE_HOME"] = str(tmp_path / "machine-2")  # restored by conftest
+        # With --cloud-stack-reuse the second would adopt the stack and delete it at its end.
+        second = project.runpytest_subprocess(
+            f"--cloud-stack={moto.url}", f"--cloud-stack-name={NAME}", "--cloud-stack-reuse"
+        )
+        second.assert_outcomes(errors=1)
+        second.stdout.fnmatch_lines(
+            [
+                f"*stack '{NAME}' is in use by another pytest session: *@* (pid {first.pid}) holds "
+                f"its lease ({PARAMETER}) until *--cloud-stack-name*"
+            ]
+        )
+        assert list(moto.live_stacks()) == [NAME], "the first session's stack is untouched"
+    finally:
+        release.write_text("go")
+        output, _ = first.communicate(timeout=120)
+    assert first.returncode == 0, output
+    assert moto.live_stacks() == {}
+    assert _parameter(moto) is None, "the lease is released at the end"
+
+
+def test_an_expired_lease_is_taken_over(project: pytest.Pytester, moto: MotoServer) -> None:
+    moto.client("ssm").put_parameter(
+        Name=PARAMETER,
+        Type="String",
+        Value=json.dumps({"run_id": "crashed", "holder": "ci@runner-7", "pid": 1, "expires_at": 1}),
+    )
+    project.makepyfile("def test_a(cloud_stack):\n    pass\n")
+    result = project.runpytest(f"--cloud-stack={moto.url}", f"--cloud-stack-name={NAME}")
+    result.assert_outcomes(passed=1)
+    assert _parameter(moto) is None
+    assert moto.live_stacks() == {}
+
+
+def test_the_lease_is_renewed_while_the_session_runs(
+    project: pytest.Pytester, moto: MotoServer
+) -> None:
+    project.makeconftest(
+        "import pytest_cloudstack.lease as lease\n"
+        "lease.TTL, lease.RENEW_EVERY = 1.0, 0.2  # 10 min and 200 s in real life\n"
+    )
+    project.makepyfile(
+        f"""
+        import json, time, boto3
+        def test_hold(cloud_stack):
+            ssm = cloud_stack.client("ssm")
+            read = lambda: json.loads(ssm.get_parameter(Name={PARAMETER!r})["Parameter"]["Value"])
+            first = read()["expires_at"]
+            time.sleep(1.5)
+            assert read()["expires_at"] > time.time() > first, "renewed past its first expiry"
+        """
+    )
+    result = project.runpytest(f"--cloud-stack={moto.url}", f"--cloud-stack-name={NAME}")
+    result.assert_outcomes(passed=1)
+    assert _parameter(moto) is None
