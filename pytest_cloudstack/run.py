@@ -71,6 +71,7 @@ class CloudStackRun:
         self.artifacts = (0, 0)
         self._operations: Any = None
         self._session: Any = None
+        self._emulator: Any = None
         self._exit = contextlib.ExitStack()
 
     # -- configure time -------------------------------------------------------------------------
@@ -117,10 +118,11 @@ class CloudStackRun:
             hook(session=session)
 
         if settings.target.kind is TargetKind.LOCAL:
-            from pytest_cloudstack.local.emulator import LocalEmulator
+            from pytest_cloudstack.local.process import EmulatorProcess
 
             region = settings.region or EMULATOR_REGION
-            emulator = self._exit.enter_context(LocalEmulator(settings.local_packages))
+            emulator = self._exit.enter_context(EmulatorProcess(settings.local_packages))
+            self._emulator = emulator
             self._exit.enter_context(pointed_at(emulator.url, region))
             return Connection("local", region, emulator.url, None, on_session)
         connection = remote_connection(settings, on_session)
@@ -158,7 +160,16 @@ class CloudStackRun:
             self._deployed = True
             try:
                 self.stack = self._deploy()
-            except CloudStackError as error:
+            except Exception as error:
+                if not isinstance(error, CloudStackError):
+                    if not _is_boto_error(error):
+                        raise
+                    # An unreachable endpoint, an unexpected service answer: readable, not a
+                    # traceback through our internals.
+                    from pytest_cloudstack.deploy import service_message
+                    from pytest_cloudstack.errors import DeployError
+
+                    error = DeployError(self.name, service_message(error))
                 self.deploy_error = error
                 self.write(str(error))
                 self._report_failure(error)
@@ -222,6 +233,8 @@ class CloudStackRun:
 
     def _deploy(self) -> Stack:
         assert self.connection is not None
+        if self._emulator is not None:
+            self._emulator.wait_ready()  # started at configure; its import overlaps collection
         request = self._prepare()
         if self.settings.target.kind is not TargetKind.LOCAL:
             from pytest_cloudstack.lease import StackLease
@@ -462,3 +475,9 @@ def retained_resources(body: dict[str, Any]) -> tuple[str, ...]:
         if isinstance(resource, dict)
         and resource.get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate")
     )
+
+
+def _is_boto_error(error: BaseException) -> bool:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return isinstance(error, BotoCoreError | ClientError)

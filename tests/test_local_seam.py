@@ -268,7 +268,21 @@ def test_a_moved_seam_stops_the_local_target_with_a_clear_message(
     assert "create_event_source_mapping takes ('self', 'x')" in message
     assert "moto[server]>=5.2.1,<5.3" in message
 
+    # The session's emulator runs in a child process: give that child a moto without the seam,
+    # as an upgrade would, through a sitecustomize that runs before anything else there.
+    moved = project.mkdir("moved-moto")
+    (moved / "sitecustomize.py").write_text(
+        "import moto.awslambda.models as models\ndel models.LambdaFunction.invoke\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", str(moved))
+    project.makepyfile("def test_a(cloud_stack):\n    pass\n")
     result = project.runpytest("--cloud-stack=local", f"--cloud-stack-name=s{uuid.uuid4().hex[:6]}")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*the local target cannot run Lambda handlers with moto *"])
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*the local emulator stopped before it could serve: "
+            "the local target cannot run Lambda handlers with moto *",
+            "*moto.awslambda.models.LambdaFunction.invoke is gone*",
+        ]
+    )
     assert os.environ.get("AWS_ENDPOINT_URL") is None, "nothing left pointed at a dead emulator"

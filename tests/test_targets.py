@@ -148,3 +148,16 @@ def test_aws_with_an_unknown_profile_is_a_usage_error(project: pytest.Pytester) 
     result = project.runpytest("--cloud-stack=aws", "--cloud-stack-profile=nope")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*cannot use AWS profile 'nope'*--cloud-stack-profile*"])
+
+
+def test_an_endpoint_that_does_not_answer_is_a_readable_error(project: pytest.Pytester) -> None:
+    project.makepyfile(USES_STACK)
+    result = project.runpytest("--cloud-stack=http://127.0.0.1:9", "--cloud-stack-timeout=30")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*cloud stack not available: deploying stack 'proj-main-*' failed: *"
+            "Could not connect to the endpoint URL: *127.0.0.1:9*"
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()

@@ -1,4 +1,7 @@
-"""The embedded emulator: moto's server in a thread of this process, on 127.0.0.1, random port.
+"""The embedded emulator: moto's server in a thread of the process that runs it, on 127.0.0.1.
+
+For a session that process is the emulator's own child process (``process.py``, ``server.py``);
+tests and benchmarks also run it in their own process.
 
 The session points the process environment at it (see ``environment.py``).
 """
@@ -26,9 +29,11 @@ class LocalEmulator:
     packages they may import besides boto3 (ini ``cloud_stack_local_packages``).
     """
 
-    def __init__(self, local_packages: tuple[str, ...] = ()) -> None:
+    def __init__(self, local_packages: tuple[str, ...] = (), fd: int | None = None) -> None:
         self.url = ""
         self.local_packages = local_packages
+        #: a listening socket handed over by the parent process (``process.py``), or None
+        self.fd = fd
         self.runner: LambdaRunner | None = None
         self._server: Any = None
         self._thread: threading.Thread | None = None
@@ -60,7 +65,18 @@ class LocalEmulator:
         # What moto's ThreadedMotoServer does, with a short poll interval: its default (0.5 s)
         # is paid in full by every shutdown, at the end of every session.
         app = DomainDispatcherApplication(create_backend_app)
-        self._server = make_server("127.0.0.1", 0, app, threaded=True)
+        self._server = make_server("127.0.0.1", 0, app, threaded=True, fd=self.fd)
+        self.url = f"http://127.0.0.1:{self._server.socket.getsockname()[1]}"
+        try:
+            from pytest_cloudstack.local.runner import LambdaRunner
+
+            # Before serving: a moto whose seam moved must not answer a single request.
+            self.runner = LambdaRunner(self.url, self.local_packages).__enter__()
+        except BaseException:
+            self._server.server_close()
+            self._server = None
+            logging.getLogger("werkzeug").setLevel(self._log_level)
+            raise
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.02},
@@ -68,14 +84,6 @@ class LocalEmulator:
             daemon=True,
         )
         self._thread.start()
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        try:
-            from pytest_cloudstack.local.runner import LambdaRunner
-
-            self.runner = LambdaRunner(self.url, self.local_packages).__enter__()
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
         # moto imports its CloudFormation parser (about 2 s) on the first stack call; doing it now,
         # in the background, overlaps it with test collection.
         self._warmup = threading.Thread(target=_import_cloudformation, daemon=True)
