@@ -17,10 +17,9 @@ Medians over ``--repeat`` runs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,7 @@ import urllib.request
 from pathlib import Path
 
 import boto3
+from _moto import moto_server
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / "benchmarks" / ".cache"
@@ -73,33 +73,18 @@ def make_project(root: Path) -> Path:
 
 
 class Moto:
+    """The benchmark's moto_server (``_moto.moto_server``), emptied between runs."""
+
     def __init__(self) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1).close()
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("moto_server did not start") from None
-                time.sleep(0.1)
+        self._running = contextlib.ExitStack()
+        self.url = self._running.enter_context(moto_server())
 
     def reset(self) -> None:
         request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
         urllib.request.urlopen(request, timeout=10).close()
 
     def stop(self) -> None:
-        os.kill(self.process.pid, signal.SIGTERM)
-        self.process.wait(timeout=10)
+        self._running.close()
 
 
 def package_once(template_path: Path, moto: Moto, cache: Path) -> tuple[float, int, int]:

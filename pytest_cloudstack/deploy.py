@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -24,6 +23,7 @@ from typing import Any
 from pytest_cloudstack.errors import DeployError, OwnershipError, ResourceFailure, TeardownError
 from pytest_cloudstack.naming import CREATED_AT_TAG, HASH_TAG, OWNERSHIP_TAG, RUN_ID_TAG
 from pytest_cloudstack.progress import EventFeed
+from pytest_cloudstack.responses import error_code, error_message, service_message, tags_of
 from pytest_cloudstack.waiting import WaitResult, is_in_progress, wait_for_stack
 
 Progress = Callable[[str], None]
@@ -54,11 +54,22 @@ class DeployRequest:
     #: sent as ``TemplateURL`` instead; ``template_body`` is still what the request hash covers
     template_url: str | None = None
 
-    def template_argument(self) -> dict[str, str]:
-        """``TemplateURL`` when the template was uploaded, else ``TemplateBody``."""
-        if self.template_url is not None:
-            return {"TemplateURL": self.template_url}
-        return {"TemplateBody": self.template_body}
+    def stack_arguments(self, tags: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """What CreateStack, UpdateStack and CreateChangeSet share: the template (``TemplateURL``
+        when it was uploaded), parameters, capabilities and tags (``tags`` overrides)."""
+        template: dict[str, str] = (
+            {"TemplateURL": self.template_url}
+            if self.template_url is not None
+            else {"TemplateBody": self.template_body}
+        )
+        return {
+            **template,
+            "Parameters": [
+                {"ParameterKey": k, "ParameterValue": v} for k, v in self.parameters.items()
+            ],
+            "Capabilities": list(self.capabilities),
+            "Tags": [{"Key": k, "Value": v} for k, v in (tags or self.tags).items()],
+        }
 
 
 @dataclass
@@ -129,7 +140,7 @@ class StackOperations:
         try:
             stacks = self.cloudformation.describe_stacks(StackName=name_or_id)["Stacks"]
         except ClientError as error:
-            if _code(error) == "ValidationError" and "does not exist" in _message(error):
+            if error_code(error) == "ValidationError" and "does not exist" in error_message(error):
                 return None
             raise
         if not stacks or stacks[0]["StackStatus"] == "DELETE_COMPLETE":
@@ -184,7 +195,7 @@ class StackOperations:
                 description["StackId"], "created", time.monotonic() - started, description
             )
         self.stack_id = existing["StackId"]
-        if _tags(existing).get(HASH_TAG) == request.tags.get(HASH_TAG):
+        if tags_of(existing).get(HASH_TAG) == request.tags.get(HASH_TAG):
             self.progress(f"stack {request.name} is up to date: reused without an update")
             return DeployOutcome(
                 existing["StackId"], "unchanged", time.monotonic() - started, existing
@@ -198,7 +209,7 @@ class StackOperations:
     ) -> dict[str, Any] | None:
         """Decide what to do with a stack that already has our name; None means create anew."""
         name, status = request.name, existing["StackStatus"]
-        if _tags(existing).get(OWNERSHIP_TAG) != "true":
+        if tags_of(existing).get(OWNERSHIP_TAG) != "true":
             raise OwnershipError(
                 f"stack {name!r} already exists and was not created by pytest-cloudstack "
                 f"(it has no tag {OWNERSHIP_TAG}=true): it is never updated or deleted. "
@@ -230,7 +241,7 @@ class StackOperations:
             raise DeployError(
                 name,
                 f"the stack already exists ({status}, created "
-                f"{_tags(existing).get(CREATED_AT_TAG, 'at an unknown time')}). Pass "
+                f"{tags_of(existing).get(CREATED_AT_TAG, 'at an unknown time')}). Pass "
                 "--cloud-stack-reuse to adopt and update it, or delete it first: "
                 f"aws cloudformation delete-stack --stack-name {name}",
             )
@@ -249,10 +260,7 @@ class StackOperations:
         try:
             response = self.cloudformation.create_stack(
                 StackName=request.name,
-                **request.template_argument(),
-                Parameters=_parameters(request.parameters),
-                Capabilities=list(request.capabilities),
-                Tags=[{"Key": k, "Value": v} for k, v in request.tags.items()],
+                **request.stack_arguments(),
                 # Keep the failed resources for inspection when the user keeps failed stacks.
                 OnFailure="DO_NOTHING" if request.keep_failed_resources else "ROLLBACK",
                 TimeoutInMinutes=max(1, math.ceil(request.timeout / 60)),
@@ -269,28 +277,19 @@ class StackOperations:
         return self._wait(request, "create", started_at)
 
     def _update(self, request: DeployRequest, existing: dict[str, Any]) -> dict[str, Any]:
-        from botocore.exceptions import ClientError
-
         tags = dict(request.tags)
-        tags[CREATED_AT_TAG] = _tags(existing).get(CREATED_AT_TAG, tags[CREATED_AT_TAG])
+        tags[CREATED_AT_TAG] = tags_of(existing).get(CREATED_AT_TAG, tags[CREATED_AT_TAG])
         self.progress(f"updating stack {request.name}")
         started_at = _now()
         try:
             self.cloudformation.update_stack(
                 StackName=existing["StackId"],
-                **request.template_argument(),
-                Parameters=_parameters(request.parameters),
-                Capabilities=list(request.capabilities),
-                Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+                **request.stack_arguments(tags),
                 ClientRequestToken=f"cloudstack-{uuid.uuid4()}",
             )
-        except ClientError as error:
-            if "No updates are to be performed" in _message(error):
-                return existing
-            raise DeployError(
-                request.name, f"UpdateStack was refused: {service_message(error)}"
-            ) from None
         except Exception as error:
+            if "No updates are to be performed" in error_message(error):
+                return existing
             raise DeployError(
                 request.name, f"UpdateStack was refused: {service_message(error)}"
             ) from None
@@ -358,7 +357,7 @@ class StackOperations:
         if not self.run_id or not self.create_attempted:
             return None
         found = self.describe(name)
-        if found is not None and _tags(found).get(RUN_ID_TAG) == self.run_id:
+        if found is not None and tags_of(found).get(RUN_ID_TAG) == self.run_id:
             return str(found["StackId"])
         return None
 
@@ -375,7 +374,7 @@ class StackOperations:
         if existing is None:
             return ()
         name = existing["StackName"]
-        if _tags(existing).get(OWNERSHIP_TAG) != "true":
+        if tags_of(existing).get(OWNERSHIP_TAG) != "true":
             raise OwnershipError(
                 f"stack {name!r} has no tag {OWNERSHIP_TAG}=true: pytest-cloudstack never deletes it"
             )
@@ -481,18 +480,26 @@ class StackOperations:
         return result
 
     def _resource_summaries(self, stack_id: str) -> dict[str, tuple[str, str]]:
+        """Logical ID -> (type, physical ID) of the stack's resources; empty if unreadable."""
         try:
-            paginator = self.cloudformation.get_paginator("list_stack_resources")
             return {
                 summary["LogicalResourceId"]: (
                     summary["ResourceType"],
                     summary.get("PhysicalResourceId", ""),
                 )
-                for page in paginator.paginate(StackName=stack_id)
-                for summary in page["StackResourceSummaries"]
+                for summary in self.resource_summaries(stack_id)
             }
         except Exception:
             return {}
+
+    def resource_summaries(self, stack_id: str) -> list[dict[str, Any]]:
+        """Every ListStackResources summary of the stack (all pages)."""
+        paginator = self.cloudformation.get_paginator("list_stack_resources")
+        return [
+            summary
+            for page in paginator.paginate(StackName=stack_id)
+            for summary in page["StackResourceSummaries"]
+        ]
 
     def empty_buckets(self, stack_id: str) -> int:
         """Delete every object version in the stack's buckets: S3 refuses to delete a non-empty one."""
@@ -514,50 +521,19 @@ class StackOperations:
                         )
                         removed += len(keys[start : start + 1000])
             except ClientError as error:
-                if _code(error) != "NoSuchBucket":
+                if error_code(error) != "NoSuchBucket":
                     raise
         return removed
 
     def physical_ids(self, stack_id: str, resource_type: str) -> list[str]:
-        paginator = self.cloudformation.get_paginator("list_stack_resources")
+        """Physical IDs of the stack's live resources of one type."""
         return [
             summary["PhysicalResourceId"]
-            for page in paginator.paginate(StackName=stack_id)
-            for summary in page["StackResourceSummaries"]
+            for summary in self.resource_summaries(stack_id)
             if summary["ResourceType"] == resource_type
             and summary.get("PhysicalResourceId")
             and summary.get("ResourceStatus") != "DELETE_COMPLETE"
         ]
-
-
-def service_message(error: BaseException) -> str:
-    """The service's own words for an error, whatever shape the emulator answered in."""
-    response = getattr(error, "response", None)
-    if isinstance(response, dict) and "Error" in response:
-        code = response["Error"].get("Code", "")
-        message = response["Error"].get("Message", "")
-        return f"{code}: {message}" if code and message else (message or code or str(error))
-    # moto sometimes answers a query-protocol call with a JSON body, which botocore cannot parse.
-    match = re.search(r'"__type":\s*"([^"]+)",\s*"message":\s*"((?:[^"\\]|\\.)*)"', str(error))
-    if match:
-        return f"{match.group(1)}: {match.group(2)}"
-    return f"{type(error).__name__}: {error}"
-
-
-def _parameters(parameters: Mapping[str, str]) -> list[dict[str, str]]:
-    return [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()]
-
-
-def _tags(description: Mapping[str, Any]) -> dict[str, str]:
-    return {tag["Key"]: tag["Value"] for tag in description.get("Tags", [])}
-
-
-def _code(error: Any) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
-
-
-def _message(error: Any) -> str:
-    return str(error.response.get("Error", {}).get("Message", ""))
 
 
 def _now() -> datetime:

@@ -38,6 +38,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import pytest
 
+from pytest_cloudstack.responses import error_code
+
 if TYPE_CHECKING:
     import tenacity
 
@@ -89,19 +91,10 @@ IAM_PROPAGATION_MESSAGE = TRANSIENT_MESSAGES[0]
 _MARKER_KWARGS = ("timeout", "interval", "max_interval")
 
 
-def error_code(error: BaseException) -> str | None:
-    """The AWS error code of a botocore ``ClientError`` (duck-typed: botocore is not imported)."""
-    response = getattr(error, "response", None)
-    if not isinstance(response, dict):
-        return None
-    code = response.get("Error", {}).get("Code")
-    return str(code) if code is not None else None
-
-
 def is_transient(error: BaseException) -> bool:
     """Whether ``error`` is one of the named transient AWS errors (see ``TRANSIENT_ERROR_CODES``)."""
     code = error_code(error)
-    if code is None:
+    if not code:
         return False
     if code in TRANSIENT_ERROR_CODES:
         return True

@@ -327,8 +327,9 @@ def template_resources(path: Path) -> dict[str, str] | None:
 
 
 def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "pytest-cloudstack" / "templates"
+    from pytest_cloudstack.paths import cache_home
+
+    return cache_home() / "templates"
 
 
 def _store(entry: Path, content: dict[str, Any]) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 
 from pytest_cloudstack.errors import ConcurrentRunError
 from pytest_cloudstack.naming import current_user
+from pytest_cloudstack.responses import error_code, service_message
 
 PREFIX = "/cloudstack/leases/"
 TTL = 600.0  # seconds a lease lives without renewal: how long a crashed run blocks the name
@@ -51,8 +52,8 @@ class StackLease:
             self._acquire()
         except ClientError as error:
             self.write(
-                f"no cross-machine lease on stack {self.stack_name} ({_code(error)}: "
-                f"{error.response.get('Error', {}).get('Message', '')}): another machine's "
+                f"no cross-machine lease on stack {self.stack_name} ({service_message(error)}): "
+                "another machine's "
                 "session on the same stack would not be stopped"
             )
             return self
@@ -87,7 +88,7 @@ class StackLease:
             self._put(overwrite=False)
             return
         except ClientError as error:
-            if _code(error) != "ParameterAlreadyExists":
+            if error_code(error) != "ParameterAlreadyExists":
                 raise
         holder = self._holder()
         if holder.get("run_id") != self.run_id and holder.get("expires_at", 0) > time.time():
@@ -132,7 +133,7 @@ class StackLease:
         try:
             value = self.ssm.get_parameter(Name=self.name)["Parameter"]["Value"]
         except ClientError as error:
-            if _code(error) == "ParameterNotFound":
+            if error_code(error) == "ParameterNotFound":
                 return {}
             raise
         try:
@@ -146,7 +147,3 @@ def _pid() -> int:
     import os
 
     return os.getpid()
-
-
-def _code(error: Any) -> str:
-    return str(getattr(error, "response", {}).get("Error", {}).get("Code", ""))

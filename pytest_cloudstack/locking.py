@@ -16,11 +16,11 @@ from pathlib import Path
 from types import TracebackType
 
 from pytest_cloudstack.errors import ConcurrentRunError
+from pytest_cloudstack.paths import cache_home
 
 
 def lock_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "pytest-cloudstack" / "locks"
+    return cache_home() / "locks"
 
 
 class StackLock:

@@ -14,9 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_cloudstack.deploy import DeployRequest, StackOperations, service_message
+from pytest_cloudstack.deploy import DeployRequest, StackOperations
 from pytest_cloudstack.errors import DeployError, OwnershipError
 from pytest_cloudstack.naming import OWNERSHIP_TAG
+from pytest_cloudstack.responses import service_message, tags_of
 
 Writer = Callable[[str], None]
 _NO_CHANGES = "didn't contain changes"
@@ -43,29 +44,18 @@ def plan(operations: StackOperations, request: DeployRequest, write: Writer) -> 
     cloudformation = operations.cloudformation
     existing = operations.describe(request.name)
     if existing is not None:
-        tags = {tag["Key"]: tag["Value"] for tag in existing.get("Tags", [])}
-        if tags.get(OWNERSHIP_TAG) != "true":
+        if tags_of(existing).get(OWNERSHIP_TAG) != "true":
             raise OwnershipError(
                 f"stack {request.name!r} exists and was not created by pytest-cloudstack (no tag "
                 f"{OWNERSHIP_TAG}=true): a deploy would refuse to touch it"
             )
     change_type = "UPDATE" if existing is not None else "CREATE"
-    source = (
-        {"TemplateURL": request.template_url}
-        if getattr(request, "template_url", None)
-        else {"TemplateBody": request.template_body}
-    )
     try:
         created = cloudformation.create_change_set(
             StackName=request.name,
             ChangeSetName=f"cloudstack-plan-{uuid.uuid4().hex[:12]}",
             ChangeSetType=change_type,
-            Parameters=[
-                {"ParameterKey": k, "ParameterValue": v} for k, v in request.parameters.items()
-            ],
-            Capabilities=list(request.capabilities),
-            Tags=[{"Key": k, "Value": v} for k, v in request.tags.items()],
-            **source,
+            **request.stack_arguments(),
         )
     except Exception as error:
         raise DeployError(

@@ -23,10 +23,8 @@ import pytest
 from pytest_cloudstack import naming
 from pytest_cloudstack.connection import EMULATOR_REGION, Connection, remote_connection
 from pytest_cloudstack.environment import export_stack_name, pointed_at
-from pytest_cloudstack.errors import (
-    CloudStackError,
-    TemplateError,
-)
+from pytest_cloudstack.errors import CloudStackError, DeployError, TemplateError
+from pytest_cloudstack.responses import service_message
 from pytest_cloudstack.settings import Keep, Settings, TargetKind
 from pytest_cloudstack.stack import Stack, describe_stack
 
@@ -160,19 +158,14 @@ class CloudStackRun:
             self._deployed = True
             try:
                 self.stack = self._deploy()
+            except CloudStackError as error:
+                self._deploy_failed(error)
             except Exception as error:
-                if not isinstance(error, CloudStackError):
-                    if not _is_boto_error(error):
-                        raise
-                    # An unreachable endpoint, an unexpected service answer: readable, not a
-                    # traceback through our internals.
-                    from pytest_cloudstack.deploy import service_message
-                    from pytest_cloudstack.errors import DeployError
-
-                    error = DeployError(self.name, service_message(error))
-                self.deploy_error = error
-                self.write(str(error))
-                self._report_failure(error)
+                if not _is_boto_error(error):
+                    raise
+                # An unreachable endpoint, an unexpected service answer: readable, not a
+                # traceback through our internals.
+                self._deploy_failed(DeployError(self.name, service_message(error)))
             else:
                 self._warn_about_expired_stacks()
                 self._record_properties()
@@ -181,10 +174,11 @@ class CloudStackRun:
         assert self.stack is not None
         return self.stack
 
-    def _report_failure(self, error: CloudStackError) -> None:
-        from pytest_cloudstack.errors import DeployError
+    def _deploy_failed(self, error: CloudStackError) -> None:
         from pytest_cloudstack.reporting import failure_file
 
+        self.deploy_error = error
+        self.write(str(error))
         if isinstance(error, DeployError):
             path = failure_file(self.config, error)
             if path is not None:
@@ -224,11 +218,12 @@ class CloudStackRun:
         except Exception:  # a warning must never fail a session
             return
         if names:
-            count = f"{len(names)} stack{'s' if len(names) > 1 else ''}"
-            verb = "are" if len(names) > 1 else "is"
+            many = len(names) > 1
+            count = f"{len(names)} stacks" if many else "1 stack"
+            verb = "are past their" if many else "is past its"
             self.write(
-                f"{count} of prefix {self.settings.prefix!r} {verb} past {'their' if len(names) > 1 else 'its'} "
-                f"expiry ({', '.join(names[:10])}): delete with pytest --cloud-stack-sweep"
+                f"{count} of prefix {self.settings.prefix!r} {verb} expiry "
+                f"({', '.join(names[:10])}): delete with pytest --cloud-stack-sweep"
             )
 
     def _deploy(self) -> Stack:
@@ -350,7 +345,6 @@ class CloudStackRun:
             github_step_summary(self.summary_lines())
 
     def _teardown(self, tests_failed: bool) -> None:
-        from pytest_cloudstack.deploy import service_message
         from pytest_cloudstack.signals import TeardownGuard
 
         operations = self._operations
@@ -459,11 +453,6 @@ class CloudStackRun:
         if self.teardown_report is not None:
             lines.append(self.teardown_report.detail)
         return lines
-
-
-def deploy_error_reason(error: CloudStackError) -> str:
-    """The one-paragraph reason shown on every test that needed a stack that failed to deploy."""
-    return f"cloud stack not available: {error}"
 
 
 def retained_resources(body: dict[str, Any]) -> tuple[str, ...]:

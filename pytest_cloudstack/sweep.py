@@ -18,6 +18,7 @@ from typing import Any
 from pytest_cloudstack.connection import SessionHook, remote_connection
 from pytest_cloudstack.errors import ConfigurationError
 from pytest_cloudstack.naming import CREATED_AT_TAG, EXPIRES_AT_TAG, OWNERSHIP_TAG
+from pytest_cloudstack.responses import tags_of
 from pytest_cloudstack.settings import Settings, TargetKind
 from pytest_cloudstack.waiting import is_in_progress
 
@@ -48,7 +49,7 @@ def stale_stacks(stacks: Any, max_age: float, now: datetime) -> list[StaleStack]
     """Those of ``stacks`` older than ``max_age`` seconds or past their expiry tag."""
     found: list[StaleStack] = []
     for stack in stacks:
-        tags = _tags(stack)
+        tags = tags_of(stack)
         created = _parse(tags.get(CREATED_AT_TAG)) or stack.get("CreationTime")
         age = (now - created).total_seconds() if isinstance(created, datetime) else 0.0
         expires = _parse(tags.get(EXPIRES_AT_TAG))
@@ -73,7 +74,7 @@ def expired_names(cloudformation: Any, prefix: str, now: datetime, exclude: str)
         for stack in page["Stacks"]
         if _belongs(stack, prefix)
         and stack["StackName"] != exclude
-        and (expires := _parse(_tags(stack).get(EXPIRES_AT_TAG))) is not None
+        and (expires := _parse(tags_of(stack).get(EXPIRES_AT_TAG))) is not None
         and expires <= now
     ]
 
@@ -129,13 +130,9 @@ def _belongs(stack: dict[str, Any], prefix: str) -> bool:
     name = stack["StackName"]
     return (
         (name == prefix or name.startswith(f"{prefix}-"))
-        and _tags(stack).get(OWNERSHIP_TAG) == "true"
+        and tags_of(stack).get(OWNERSHIP_TAG) == "true"
         and stack["StackStatus"] != "DELETE_COMPLETE"
     )
-
-
-def _tags(stack: dict[str, Any]) -> dict[str, str]:
-    return {tag["Key"]: tag["Value"] for tag in stack.get("Tags", [])}
 
 
 def _parse(stamp: str | None) -> datetime | None:

@@ -13,16 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_cloudstack.responses import error_code
+
 FIRST_INTERVAL = 0.2
 MAX_INTERVAL = 1.0
 MAX_THROTTLED_INTERVAL = 30.0
 
-SUCCESS = {
-    "create": {"CREATE_COMPLETE"},
-    "update": {"UPDATE_COMPLETE"},
-    "delete": {"DELETE_COMPLETE"},
-    "settle": set(),  # any status that is not *_IN_PROGRESS ends the wait successfully
-}
+_SUCCESS = {"create": "CREATE_COMPLETE", "update": "UPDATE_COMPLETE", "delete": "DELETE_COMPLETE"}
 # Statuses that mean the operation has failed, even though CloudFormation may still be busy.
 _FAILING_IN_PROGRESS = {
     "ROLLBACK_IN_PROGRESS",
@@ -41,6 +38,21 @@ def is_in_progress(status: str) -> bool:
     return status.endswith("_IN_PROGRESS")
 
 
+def verdict(operation: str, status: str) -> bool | None:
+    """True: ``operation`` succeeded; False: it failed; None: keep waiting.
+
+    ``settle`` waits for any status that is not ``*_IN_PROGRESS`` (a rollback included), and
+    counts that as success: it is how a delete waits for an earlier operation to end.
+    """
+    if operation == "settle":
+        return None if is_in_progress(status) else True
+    if status == _SUCCESS[operation]:
+        return True
+    if is_failure(status) or not is_in_progress(status):
+        return False
+    return None
+
+
 @dataclass(frozen=True)
 class WaitResult:
     """How the wait ended: ``status`` is the last status seen (``DELETE_COMPLETE`` when gone)."""
@@ -53,8 +65,7 @@ class WaitResult:
 
 
 def is_throttling(error: BaseException) -> bool:
-    code = getattr(error, "response", {}).get("Error", {}).get("Code", "")
-    return code in {
+    return error_code(error) in {
         "Throttling",
         "ThrottlingException",
         "RequestLimitExceeded",
@@ -66,7 +77,6 @@ def wait_for_stack(
     describe: Callable[[], dict[str, Any] | None],
     operation: str,
     timeout: float,
-    on_status: Callable[[str], None] | None = None,
     on_poll: Callable[[str], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
@@ -88,16 +98,12 @@ def wait_for_stack(
             interval = min(max(interval, MAX_INTERVAL) * 2, MAX_THROTTLED_INTERVAL)
         else:
             status = "DELETE_COMPLETE" if description is None else description["StackStatus"]
-            if status != last_status and on_status is not None:
-                on_status(status)
             last_status = status
             if on_poll is not None:
                 on_poll(status)
-            settled = operation == "settle" and not is_in_progress(status)
-            if status in SUCCESS[operation] or settled:
-                return WaitResult(status, description, True, False, polls)
-            if operation != "settle" and (is_failure(status) or not is_in_progress(status)):
-                return WaitResult(status, description, False, False, polls)
+            ended = verdict(operation, status)
+            if ended is not None:
+                return WaitResult(status, description, ended, False, polls)
             if interval > MAX_INTERVAL:  # recover gradually from a throttling slow-down
                 interval = max(MAX_INTERVAL, interval / 2)
         remaining = deadline - clock()

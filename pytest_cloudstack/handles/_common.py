@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Protocol
 
-from pytest_cloudstack.eventually import error_code
+from pytest_cloudstack.responses import error_code
 
 
 class ClientSource(Protocol):

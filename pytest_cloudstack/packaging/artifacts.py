@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_cloudstack.packaging.errors import PackagingError
+from pytest_cloudstack.responses import error_code
 
 OWNERSHIP_TAG = "cloudstack:managed"
 PURPOSE_TAG = "cloudstack:purpose"
@@ -94,7 +95,7 @@ class ArtifactBucket:
             self.s3.head_bucket(Bucket=self.name, **self._owner())
         except ClientError as error:
             status = _status(error)
-            if status == 404 or _code(error) in ("404", "NoSuchBucket"):
+            if status == 404 or error_code(error) in ("404", "NoSuchBucket"):
                 if not self.create_missing:
                     raise PackagingError(
                         f"{self.what} {self.name!r} does not exist in region {self.region}"
@@ -120,7 +121,7 @@ class ArtifactBucket:
         try:
             tags = self.s3.get_bucket_tagging(Bucket=self.name, **self._owner())["TagSet"]
         except ClientError as error:
-            if _code(error) != "NoSuchTagSet":
+            if error_code(error) != "NoSuchTagSet":
                 raise PackagingError(
                     f"cannot read the tags of bucket {self.name!r}: {error}"
                 ) from None
@@ -142,7 +143,7 @@ class ArtifactBucket:
         try:
             self.s3.create_bucket(**arguments)
         except ClientError as error:
-            if _code(error) != "BucketAlreadyOwnedByYou":  # a concurrent first run: fine
+            if error_code(error) != "BucketAlreadyOwnedByYou":  # a concurrent first run: fine
                 raise PackagingError(f"cannot create {self.what} {self.name!r}: {error}") from None
         if not self.owned:
             return
@@ -195,7 +196,7 @@ class ArtifactBucket:
         try:
             self.s3.head_object(Bucket=self.name, Key=key, **self._owner())
         except ClientError as error:
-            if _status(error) == 404 or _code(error) in ("404", "NoSuchKey", "NotFound"):
+            if _status(error) == 404 or error_code(error) in ("404", "NoSuchKey", "NotFound"):
                 return False
             raise
         return True
@@ -221,7 +222,3 @@ BucketFactory = Callable[[], ArtifactBucket]
 
 def _status(error: Any) -> int:
     return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-
-
-def _code(error: Any) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))

@@ -46,6 +46,8 @@ from pytest_cloudstack.packaging.resources import (
     is_local_path,
     reference,
 )
+from pytest_cloudstack.paths import cache_home
+from pytest_cloudstack.responses import error_code
 from pytest_cloudstack.settings import SamTransform
 from pytest_cloudstack.template import Template, load_template
 
@@ -90,8 +92,7 @@ class PackagedTemplate:
 
 def cache_dir() -> Path:
     """Where zips and dependency builds are cached (``$XDG_CACHE_HOME/pytest-cloudstack``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "pytest-cloudstack"
+    return cache_home()
 
 
 def package_template(
@@ -422,7 +423,7 @@ class _Packager:
         """Make sure the buckets exist, then upload what is missing; the number uploaded."""
         if not self.uploads and not self.parameters_to_seed:
             return 0
-        from pytest_cloudstack.deploy import service_message
+        from pytest_cloudstack.responses import service_message
 
         try:
             # Every bucket an upload names was registered when its key was chosen.
@@ -452,7 +453,7 @@ class _Packager:
             try:
                 ssm.put_parameter(Name=name, Value=cdk.EMULATED_BOOTSTRAP_VERSION, Type="String")
             except ClientError as error:
-                if error.response.get("Error", {}).get("Code") != "ParameterAlreadyExists":
+                if error_code(error) != "ParameterAlreadyExists":
                     raise
 
 

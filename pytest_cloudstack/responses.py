@@ -1,0 +1,43 @@
+"""Reading AWS's answers: an error's code and message in the service's words, a stack's tags.
+
+Duck-typed on botocore's ``ClientError.response`` so that importing this module imports nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+
+def error_code(error: BaseException) -> str:
+    """The AWS error code of a botocore ``ClientError``; empty for any other exception."""
+    response = getattr(error, "response", None)
+    if not isinstance(response, dict):
+        return ""
+    return str(response.get("Error", {}).get("Code", "") or "")
+
+
+def error_message(error: BaseException) -> str:
+    """The AWS error message of a botocore ``ClientError``; empty for any other exception."""
+    response = getattr(error, "response", None)
+    if not isinstance(response, dict):
+        return ""
+    return str(response.get("Error", {}).get("Message", "") or "")
+
+
+def service_message(error: BaseException) -> str:
+    """The service's own words for an error, whatever shape the emulator answered in."""
+    code, message = error_code(error), error_message(error)
+    if code or message:
+        return f"{code}: {message}" if code and message else (message or code)
+    # moto sometimes answers a query-protocol call with a JSON body, which botocore cannot parse.
+    match = re.search(r'"__type":\s*"([^"]+)",\s*"message":\s*"((?:[^"\\]|\\.)*)"', str(error))
+    if match:
+        return f"{match.group(1)}: {match.group(2)}"
+    return f"{type(error).__name__}: {error}"
+
+
+def tags_of(description: Mapping[str, Any]) -> dict[str, str]:
+    """A DescribeStacks member's ``Tags`` list as a dict."""
+    return {tag["Key"]: tag["Value"] for tag in description.get("Tags", [])}
