@@ -80,6 +80,18 @@ class Connection:
             on_session=on_session,
         )
 
+    def cli_command(self, *words: str) -> str:
+        """An AWS CLI command acting on this target, complete: region, endpoint and profile, so
+        that pasted as printed it never reaches real AWS's default region instead."""
+        import shlex
+
+        command = ["aws", *words, "--region", self.region]
+        if self.endpoint_url:
+            command += ["--endpoint-url", self.endpoint_url]
+        if self.profile:
+            command += ["--profile", self.profile]
+        return shlex.join(command)
+
 
 def default_region(profile: str | None) -> str | None:
     """The region the boto3 chain would use (env, profile), or None."""

@@ -118,6 +118,7 @@ class StackOperations:
         synchronous: bool = False,
         run_id: str = "",
         verbosity: int | None = None,
+        cli: Callable[..., str] | None = None,
     ):
         self.cloudformation = cloudformation
         self.s3 = s3
@@ -129,7 +130,14 @@ class StackOperations:
         self._seen_events: set[str] = set()
         #: set as soon as a stack of ours exists, so that teardown can find it whatever happens next
         self.stack_id: str | None = None
+        #: the stack this run created: ownership proven by its ID, whatever its tags say later
+        self.created_id: str | None = None
         self.create_attempted = False
+        #: the run ID of a session that died on this machine holding the stack's lease: its
+        #: stack is a leftover, deleted and created again rather than refused
+        self.orphaned_run: str | None = None
+        #: builds a complete AWS CLI command for the target (region, endpoint, profile)
+        self.cli = cli or (lambda *words: " ".join(("aws", *words)))
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -237,19 +245,30 @@ class StackOperations:
             self.progress(f"stack {name} is {status}, left by an earlier run: deleting it first")
             self.delete(existing["StackId"], request.timeout)
             return None
+        if (
+            not reuse
+            and self.orphaned_run
+            and tags_of(existing).get(RUN_ID_TAG) == self.orphaned_run
+        ):
+            self.progress(
+                f"stack {name} was left by a session that died on this machine: deleting it first"
+            )
+            self.delete(existing["StackId"], request.timeout)
+            return None
         if not reuse:
             raise DeployError(
                 name,
                 f"the stack already exists ({status}, created "
                 f"{tags_of(existing).get(CREATED_AT_TAG, 'at an unknown time')}). Pass "
                 "--cloud-stack-reuse to adopt and update it, or delete it first: "
-                f"aws cloudformation delete-stack --stack-name {name}",
+                + self.cli("cloudformation", "delete-stack", "--stack-name", name),
             )
         if status == "UPDATE_ROLLBACK_FAILED":
             raise DeployError(
                 name,
-                "the stack is UPDATE_ROLLBACK_FAILED and cannot be updated: "
-                "run `aws cloudformation continue-update-rollback` or delete it",
+                "the stack is UPDATE_ROLLBACK_FAILED and cannot be updated: run "
+                + self.cli("cloudformation", "continue-update-rollback", "--stack-name", name)
+                + " or delete it",
             )
         return existing
 
@@ -273,7 +292,7 @@ class StackOperations:
                 f"CreateStack was refused: {service_message(error)}",
                 self.failures(self.stack_id, started_at) if self.stack_id else (),
             ) from None
-        self.stack_id = response["StackId"]
+        self.stack_id = self.created_id = response["StackId"]
         return self._wait(request, "create", started_at)
 
     def _update(self, request: DeployRequest, existing: dict[str, Any]) -> dict[str, Any]:
@@ -358,7 +377,8 @@ class StackOperations:
             return None
         found = self.describe(name)
         if found is not None and tags_of(found).get(RUN_ID_TAG) == self.run_id:
-            return str(found["StackId"])
+            self.created_id = str(found["StackId"])
+            return self.created_id
         return None
 
     # -- deleting -------------------------------------------------------------------------------
@@ -374,7 +394,9 @@ class StackOperations:
         if existing is None:
             return ()
         name = existing["StackName"]
-        if tags_of(existing).get(OWNERSHIP_TAG) != "true":
+        # A stack this run created is ours by its ID, even if a test replaced its tags since;
+        # the tag is the proof for a stack found by name.
+        if stack_id != self.created_id and tags_of(existing).get(OWNERSHIP_TAG) != "true":
             raise OwnershipError(
                 f"stack {name!r} has no tag {OWNERSHIP_TAG}=true: pytest-cloudstack never deletes it"
             )

@@ -14,10 +14,12 @@ SSM permissions the session goes on with a warning: the lease is a guard, not a 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -42,6 +44,9 @@ class StackLease:
         self.run_id = run_id
         self.write = write
         self.held = False
+        #: the run ID of a session that died on this machine holding the lease (taken over): the
+        #: stack it left is a leftover, not another session's stack in use
+        self.orphaned_run: str | None = None
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
 
@@ -91,13 +96,25 @@ class StackLease:
             if error_code(error) != "ParameterAlreadyExists":
                 raise
         holder = self._holder()
-        if holder.get("run_id") != self.run_id and holder.get("expires_at", 0) > time.time():
+        gone = holder_is_gone(holder)
+        if (
+            holder.get("run_id") != self.run_id
+            and holder.get("expires_at", 0) > time.time()
+            and not gone
+        ):
             until = time.strftime("%H:%M:%S", time.localtime(holder["expires_at"]))
             raise ConcurrentRunError(
                 f"stack {self.stack_name!r} is in use by another pytest session: "
                 f"{holder.get('holder', 'unknown')} (pid {holder.get('pid', '?')}) holds its "
                 f"lease ({self.name}) until {until} unless renewed. Wait for that session, or "
                 "give this one its own stack with --cloud-stack-name"
+            )
+        if gone:
+            self.orphaned_run = str(holder.get("run_id") or "") or None
+            self.write(
+                f"stack {self.stack_name}: the session that held its lease "
+                f"({holder.get('holder', 'unknown')}, pid {holder.get('pid', '?')}) is gone: "
+                "lease taken over"
             )
         # An expired lease (its holder crashed): take it over, then check nobody else did too.
         self._put(overwrite=True)
@@ -121,29 +138,76 @@ class StackLease:
             {
                 "run_id": self.run_id,
                 "holder": f"{current_user()}@{socket.gethostname()}",
-                "pid": _pid(),
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "started": process_start(os.getpid()),
                 "expires_at": time.time() + TTL,
             }
         )
         self.ssm.put_parameter(Name=self.name, Value=value, Type="String", Overwrite=overwrite)
 
     def _holder(self) -> dict[str, Any]:
-        from botocore.exceptions import ClientError
+        return read_lease(self.ssm, self.stack_name)
 
-        try:
-            value = self.ssm.get_parameter(Name=self.name)["Parameter"]["Value"]
-        except ClientError as error:
-            if error_code(error) == "ParameterNotFound":
-                return {}
-            raise
-        try:
-            found = json.loads(value)
-        except ValueError:
+
+def read_lease(ssm: Any, stack_name: str) -> dict[str, Any]:
+    """The lease's holder record; empty when there is no lease (other failed reads raise)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        value = ssm.get_parameter(Name=f"{PREFIX}{stack_name}")["Parameter"]["Value"]
+    except ClientError as error:
+        if error_code(error) == "ParameterNotFound":
             return {}
-        return found if isinstance(found, dict) else {}
+        raise
+    try:
+        found = json.loads(value)
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
-def _pid() -> int:
-    import os
+def release_lease(ssm: Any, stack_name: str, holder: Mapping[str, Any]) -> None:
+    """Delete the lease parameter if it still names ``holder``'s run (a sweep, after a delete)."""
+    if read_lease(ssm, stack_name).get("run_id") == holder.get("run_id"):
+        ssm.delete_parameter(Name=f"{PREFIX}{stack_name}")
 
-    return os.getpid()
+
+def is_live(holder: Mapping[str, Any]) -> bool:
+    """A session holds this lease now: unexpired, and not held by a process known to be gone."""
+    expires = holder.get("expires_at", 0)
+    return isinstance(expires, int | float) and expires > time.time() and not holder_is_gone(holder)
+
+
+def holder_is_gone(holder: Mapping[str, Any]) -> bool:
+    """The holder ran on this machine and its process is gone, or its PID is another process's
+    now: the lease is stale at once, whatever its expiry (SIGKILL, ``os._exit``)."""
+    pid = holder.get("pid")
+    if holder.get("host") != socket.gethostname() or not isinstance(pid, int) or pid <= 0:
+        return False
+    if os.name == "nt":  # os.kill(pid, 0) would terminate it there: trust the expiry instead
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists, under another user
+        pass
+    started, now = holder.get("started"), process_start(pid)
+    if now == "zombie":
+        return True
+    return started is not None and now is not None and now != started
+
+
+def process_start(pid: int) -> str | None:
+    """When process ``pid`` started, in clock ticks since boot (Linux); None where unknown. With
+    the PID, it tells a process from a later one that reused its PID."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces or parentheses: count after its last ")".
+    fields = stat.rsplit(")", 1)[-1].split()
+    if len(fields) < 20:
+        return None
+    return "zombie" if fields[0] == "Z" else fields[19]

@@ -30,6 +30,9 @@ HASH_TAG = "cloudstack:template-hash"
 RUN_ID_TAG = "cloudstack:run-id"
 CREATED_AT_TAG = "cloudstack:created-at"
 EXPIRES_AT_TAG = "cloudstack:expires-at"
+#: the project (ini cloud_stack_prefix) that made the stack: sweeps compare it for equality, as a
+#: name prefix can't tell project ``app`` from project ``app-api``
+PROJECT_TAG = "cloudstack:project"
 DEFAULT_LIFETIME = timedelta(hours=24)
 MAX_TAGS = 50
 
@@ -148,6 +151,7 @@ def stack_tags(
     template_hash: str,
     run_id: str = "",
     created_at: datetime | None = None,
+    project: str | None = None,
 ) -> dict[str, str]:
     """The user's tags plus the plugin's ownership and metadata tags, validated against AWS limits."""
     tags: dict[str, str] = {}
@@ -171,8 +175,15 @@ def stack_tags(
     )
     if run_id:
         tags[RUN_ID_TAG] = run_id
+    if project is not None:
+        tags[PROJECT_TAG] = project_tag_value(project)
     validate_tags(tags)
     return tags
+
+
+def project_tag_value(prefix: str) -> str:
+    """The ``cloudstack:project`` tag value of a project prefix (what sweeps compare)."""
+    return _tag_value(prefix)
 
 
 def validate_tags(tags: Mapping[str, str]) -> None:
@@ -180,7 +191,7 @@ def validate_tags(tags: Mapping[str, str]) -> None:
     if len(tags) > MAX_TAGS:
         raise ConfigurationError(
             f"{len(tags)} stack tags: CloudFormation allows at most {MAX_TAGS}, and "
-            "pytest-cloudstack uses 8 of them; remove some from ini cloud_stack_tags"
+            "pytest-cloudstack uses 9 of them; remove some from ini cloud_stack_tags"
         )
     for key, value in tags.items():
         if not key or len(key) > 128 or key.lower().startswith("aws:"):

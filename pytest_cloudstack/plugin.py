@@ -195,9 +195,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     from pytest_cloudstack.run import CloudStackRun
 
     provider.finish(tests_failed=session.testsfailed > 0)
-    # A stack that could not be deleted costs money: the run must not look green.
-    report = provider.teardown_report if isinstance(provider, CloudStackRun) else None
-    if report is not None and report.outcome == "failed" and session.exitstatus == 0:
+    # A stack that could not be deleted costs money, a teardown hook that raised is a bug: the
+    # run must not look green.
+    failed = isinstance(provider, CloudStackRun) and provider.teardown_failed()
+    if failed and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 

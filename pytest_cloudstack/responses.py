@@ -35,7 +35,30 @@ def service_message(error: BaseException) -> str:
     match = re.search(r'"__type":\s*"([^"]+)",\s*"message":\s*"((?:[^"\\]|\\.)*)"', str(error))
     if match:
         return f"{match.group(1)}: {match.group(2)}"
+    page = html_summary(str(error))
+    if page:
+        return page
     return f"{type(error).__name__}: {error}"
+
+
+def html_summary(text: str) -> str:
+    """An HTML page where an AWS answer was expected (a crashed emulator, a web server or proxy
+    at the endpoint), in one line: its status and first line of text. Empty if ``text`` holds
+    no HTML page."""
+    start = re.search(r"<(?:!doctype\s+html|html)\b", text, re.IGNORECASE)
+    if start is None:
+        return ""
+    page = text[start.start() :].replace("\\n", "\n")  # inside a bytes repr, newlines are escaped
+    title = re.search(r"<title[^>]*>(.*?)</title>", page, re.IGNORECASE | re.DOTALL)
+    status = " ".join(title.group(1).split()) if title else "an error"
+    body = page[title.end() :] if title else page
+    body = re.sub(r"<(script|style)\b.*?</\1>", " ", body, flags=re.IGNORECASE | re.DOTALL)
+    lines = [" ".join(line.split()) for line in re.sub(r"<[^>]*>", "\n", body).splitlines()]
+    first = next((line for line in lines if line and line not in status), "")
+    if len(first) > 160:
+        first = first[:157] + "..."
+    summary = f"the endpoint answered with an HTML page, not an AWS response: {status}"
+    return f"{summary} ({first})" if first else summary
 
 
 def tags_of(description: Mapping[str, Any]) -> dict[str, str]:

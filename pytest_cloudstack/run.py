@@ -58,6 +58,10 @@ class CloudStackRun:
         self.deploy_action = ""
         self.deploy_seconds = 0.0
         self.teardown_report: TeardownReport | None = None
+        #: why a deploy that started never ended with a stack or an error (interrupt, crash)
+        self.deploy_unfinished = ""
+        #: the pytest_cloudstack_teardown hook raised: a user error, and the run fails
+        self.hook_failed = False
         self._deployed = False
         self._finished = False
         #: tags the stacks this run creates, so that it never mistakes another run's for its own
@@ -130,9 +134,14 @@ class CloudStackRun:
         return connection
 
     def _template_label(self) -> str:
+        from pytest_cloudstack.template import find_default_template
+
         path = self.settings.template
         if path is None:
-            return "(default template.yaml at rootdir)"
+            found = find_default_template(self.settings.rootdir)
+            if found is None:
+                return "(none: no template.yaml, template.yml or template.json at rootdir)"
+            return f"{found.name} (default, at rootdir)"
         with contextlib.suppress(ValueError):
             return str(path.relative_to(self.settings.rootdir))
         return str(path)
@@ -162,10 +171,14 @@ class CloudStackRun:
                 self._deploy_failed(error)
             except Exception as error:
                 if not _is_boto_error(error):
+                    self.deploy_unfinished = f"it crashed: {type(error).__name__}: {error}"
                     raise
                 # An unreachable endpoint, an unexpected service answer: readable, not a
                 # traceback through our internals.
                 self._deploy_failed(DeployError(self.name, service_message(error)))
+            except BaseException:
+                self.deploy_unfinished = "it was interrupted"
+                raise
             else:
                 self._warn_about_expired_stacks()
                 self._record_properties()
@@ -236,7 +249,8 @@ class CloudStackRun:
 
             # Across machines (the file lock covers this one); released after the teardown.
             ssm = self.connection.client("ssm", self._session)
-            self._exit.enter_context(StackLease(ssm, self.name, self.run_id, self.write))
+            lease = self._exit.enter_context(StackLease(ssm, self.name, self.run_id, self.write))
+            self._operations.orphaned_run = lease.orphaned_run
         outcome = self._operations.deploy(request, reuse=self.settings.reuse)
         self.deploy_action, self.deploy_seconds = outcome.action, outcome.seconds
         self.write(f"stack {self.name} {outcome.action} in {outcome.seconds:.1f}s")
@@ -281,7 +295,9 @@ class CloudStackRun:
         self.artifacts = (packaged.artifacts, packaged.uploaded)
         body, capabilities = packaged.template_body, packaged.capabilities
         digest = request_hash(body, parameters, user_tags, capabilities)
-        tags = naming.stack_tags(list(user_tags.items()), self.branch, digest, self.run_id)
+        tags = naming.stack_tags(
+            list(user_tags.items()), self.branch, digest, self.run_id, project=settings.prefix
+        )
         self._operations = StackOperations(
             self.connection.client("cloudformation", session),
             self.connection.client("s3", session),
@@ -289,6 +305,7 @@ class CloudStackRun:
             synchronous=settings.target.kind is TargetKind.LOCAL,
             run_id=self.run_id,
             verbosity=int(self.config.option.verbose),
+            cli=self.connection.cli_command,
         )
         return DeployRequest(
             name=self.name,
@@ -345,27 +362,32 @@ class CloudStackRun:
             github_step_summary(self.summary_lines())
 
     def _teardown(self, tests_failed: bool) -> None:
+        """Run the teardown hook, then delete (or keep) the stack. Never raises: whatever the
+        hook or the service does, the report says what happened and how to finish by hand."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
         from pytest_cloudstack.signals import TeardownGuard
 
         operations = self._operations
         if operations is None:
             return
-        stack_id = operations.stack_id or operations.find_own_stack(self.name)
-        if stack_id is None:
-            return
         keep = self.settings.keep is Keep.ALWAYS or (
             self.settings.keep is Keep.FAILED and (tests_failed or self.deploy_error is not None)
         )
-        if self.stack is not None:
-            self.config.hook.pytest_cloudstack_teardown(stack=self.stack, keep=keep)
-        if keep:
-            self.teardown_report = TeardownReport("kept", self._kept_detail())
-            self.write(self.teardown_report.detail)
-            return
-        self.write(f"deleting stack {self.name}")
         started = time.monotonic()
         try:
+            # From the hook on: one interrupt warns, a second abandons (as documented).
             with TeardownGuard(self.write, f"deleting stack {self.name}"):
+                stack_id = operations.stack_id or operations.find_own_stack(self.name)
+                if stack_id is None:
+                    return
+                self._teardown_hook(keep)
+                if keep:
+                    self.teardown_report = TeardownReport("kept", self._kept_detail())
+                    self.write(self.teardown_report.detail)
+                    return
+                self.write(f"deleting stack {self.name}")
+                started = time.monotonic()
                 left = operations.delete(
                     stack_id, self.settings.timeout, force=self.settings.force_delete
                 )
@@ -375,11 +397,17 @@ class CloudStackRun:
             )
         except CloudStackError as error:
             self.teardown_report = TeardownReport("failed", f"{error}\n{self._delete_command()}")
-        except Exception as error:  # the session must end cleanly: say what happened, keep going
+        except (BotoCoreError, ClientError) as error:
             self.teardown_report = TeardownReport(
                 "failed",
                 f"deleting stack {self.name!r} failed: {service_message(error)}\n"
                 f"{self._delete_command()}",
+            )
+        except Exception as error:  # an answer nobody foresaw: the session still ends cleanly
+            self.teardown_report = TeardownReport(
+                "failed",
+                f"deleting stack {self.name!r} failed on an unexpected answer "
+                f"({type(error).__name__}: {error})\n{self._delete_command()}",
             )
         else:
             seconds = time.monotonic() - started
@@ -388,6 +416,25 @@ class CloudStackRun:
                 detail += "; forced: left behind " + ", ".join(left)
             self.teardown_report = TeardownReport("deleted", detail + self._retained_detail())
         self.write(self.teardown_report.detail)
+
+    def _teardown_hook(self, keep: bool) -> None:
+        """``pytest_cloudstack_teardown``: an error in it is the user's, shown with its
+        traceback; it fails the run but never stops the delete."""
+        if self.stack is None:
+            return
+        try:
+            self.config.hook.pytest_cloudstack_teardown(stack=self.stack, keep=keep)
+        except Exception as error:
+            self.hook_failed = True
+            self.write(
+                f"the pytest_cloudstack_teardown hook raised {type(error).__name__}; "
+                f"the teardown goes on:\n{_user_traceback(error)}"
+            )
+
+    def teardown_failed(self) -> bool:
+        """The stack could not be deleted, or the teardown hook raised: the run must fail."""
+        report = self.teardown_report
+        return self.hook_failed or (report is not None and report.outcome == "failed")
 
     def _retained_detail(self) -> str:
         if not self.retained:
@@ -403,14 +450,9 @@ class CloudStackRun:
 
     def _delete_command(self) -> str:
         assert self.connection is not None
-        command = (
-            f"aws cloudformation delete-stack --stack-name {self.name} "
-            f"--region {self.connection.region}"
+        command = self.connection.cli_command(
+            "cloudformation", "delete-stack", "--stack-name", self.name
         )
-        if self.connection.endpoint_url:
-            command += f" --endpoint-url {self.connection.endpoint_url}"
-        if self.connection.profile:
-            command += f" --profile {self.connection.profile}"
         return f"delete it by hand with: {command}"
 
     def _kept_detail(self) -> str:
@@ -437,6 +479,8 @@ class CloudStackRun:
                 lines.extend(events)
             if self.failure_path is not None:
                 lines.append(f"failure summary: {self.failure_path}")
+        elif self.stack is None:
+            lines.append(f"the deploy did not finish: {self.deploy_unfinished or 'unknown'}")
         elif self.deploy_action == "unchanged":
             lines.append(
                 f"reused, unchanged ({self.deploy_seconds:.1f}s); "
@@ -464,6 +508,23 @@ def retained_resources(body: dict[str, Any]) -> tuple[str, ...]:
         if isinstance(resource, dict)
         and resource.get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate")
     )
+
+
+def _user_traceback(error: BaseException) -> str:
+    """The traceback of an error raised in a user's hook, without pluggy's and our frames."""
+    import traceback
+
+    import pluggy
+
+    ours = (str(Path(pluggy.__file__).parent), str(Path(__file__).parent))
+    frames = [
+        frame
+        for frame in traceback.extract_tb(error.__traceback__)
+        if not frame.filename.startswith(ours)
+    ]
+    return "Traceback (most recent call last):\n" + "".join(
+        [*traceback.format_list(frames), *traceback.format_exception_only(type(error), error)]
+    ).rstrip("\n")
 
 
 def _is_boto_error(error: BaseException) -> bool:

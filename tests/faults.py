@@ -56,7 +56,15 @@ _ERRORS = {
     "ValidationError": (400, "Sender", "Invalid request"),
     "SlowDown": (503, "Receiver", "Please reduce your request rate."),  # S3
     "InternalError": (500, "Receiver", "We encountered an internal error. Please try again."),
+    # Not an AWS error document: the HTML page moto's server (werkzeug) sends when it crashes.
+    "HtmlInternalServerError": (500, "Receiver", "Internal Server Error"),
 }
+_HTML_500 = (
+    "<!doctype html>\n<html lang=en>\n<title>500 Internal Server Error</title>\n"
+    "<h1>Internal Server Error</h1>\n<p>The server encountered an internal error and was unable "
+    "to complete your request. Either the server is overloaded or there is an error in the "
+    "application.</p>\n"
+)
 _IN_PROGRESS = {
     f"{v.title()}Stack": f"{v.upper()}_IN_PROGRESS" for v in ("create", "update", "delete")
 }
@@ -541,11 +549,13 @@ def read_record(path: str | Path, kind: str | None = "call") -> list[dict[str, A
     return [e for e in entries if kind is None or e["kind"] == kind]
 
 
-def _response(url: str, status: int, body: str | ET.Element, rid: str = "") -> AWSResponse:
+def _response(
+    url: str, status: int, body: str | ET.Element, rid: str = "", content_type: str = "text/xml"
+) -> AWSResponse:
     if isinstance(body, ET.Element):
         body = ET.tostring(body, encoding="unicode", default_namespace=CFN_NS)
     data = body.encode()
-    headers = {"Content-Type": "text/xml", "Content-Length": str(len(data))}
+    headers = {"Content-Type": content_type, "Content-Length": str(len(data))}
     headers["x-amzn-RequestId"] = rid or str(uuid.uuid4())
     # botocore reads the body of an answer from a urllib3 response, as off the wire.
     raw = HTTPResponse(body=io.BytesIO(data), preload_content=False)
@@ -555,6 +565,8 @@ def _response(url: str, status: int, body: str | ET.Element, rid: str = "") -> A
 def _error(service: str, code: str, url: str, message: str | None = None) -> AWSResponse:
     status, fault, default = _ERRORS[code]
     rid, message = str(uuid.uuid4()), message or default
+    if code == "HtmlInternalServerError":
+        return _response(url, status, _HTML_500, rid, content_type="text/html; charset=utf-8")
     if service in _QUERY_NS:
         body = (
             f'<ErrorResponse xmlns="{_QUERY_NS[service]}">\n  <Error>\n    <Type>{fault}</Type>\n'

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import pytest
 from conftest import MotoServer
+
+from pytest_cloudstack.lease import process_start
 
 NAME = "proj-lease"
 PARAMETER = f"/cloudstack/leases/{NAME}"
@@ -117,3 +120,73 @@ def test_the_lease_is_renewed_while_the_session_runs(
     result = project.runpytest(f"--cloud-stack={moto.url}", f"--cloud-stack-name={NAME}")
     result.assert_outcomes(passed=1)
     assert _parameter(moto) is None
+
+
+def test_a_session_ended_by_os_exit_blocks_nothing_on_this_machine(
+    project: pytest.Pytester, moto: MotoServer
+) -> None:
+    """pytest-timeout's ``thread`` method ends the process with ``os._exit``: no teardown runs,
+    the stack and the lease stay. The next run on this machine sees that the lease's holder is
+    gone, takes the lease over at once (not 10 minutes later) and replaces the leftover stack."""
+    pytest.importorskip("pytest_timeout")
+    project.makepyfile("import time\ndef test_hang(cloud_stack):\n    time.sleep(60)\n")
+    killed = project.runpytest_subprocess(
+        f"--cloud-stack={moto.url}",
+        f"--cloud-stack-name={NAME}",
+        "--timeout=3",
+        "--timeout-method=thread",
+    )
+    assert "Timeout" in killed.stdout.str() + killed.stderr.str()
+    assert "deleted in" not in killed.stdout.str(), "os._exit: no teardown ran"
+    leftover = moto.live_stacks()
+    assert list(leftover) == [NAME]
+    lease = _parameter(moto)
+    assert lease is not None and lease["host"]
+
+    project.makepyfile("def test_hang(cloud_stack):\n    pass\n")
+    result = project.runpytest(f"--cloud-stack={moto.url}", f"--cloud-stack-name={NAME}")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            f"cloudstack: stack {NAME}: the session that held its lease (*, pid {lease['pid']}) "
+            "is gone: lease taken over",
+            f"cloudstack: stack {NAME} was left by a session that died on this machine: deleting "
+            "it first",
+            f"cloudstack: stack {NAME} created in *",
+            f"cloudstack: stack {NAME} deleted in *",
+        ]
+    )
+    assert moto.live_stacks() == {}
+    assert _parameter(moto) is None
+
+
+@pytest.mark.parametrize("same_process", [True, False], ids=["live", "pid-reused"])
+def test_a_lease_of_this_machine_is_live_only_while_its_process_runs(
+    project: pytest.Pytester, moto: MotoServer, same_process: bool
+) -> None:
+    """A holder on this host whose process still runs (this very process here) keeps the lease;
+    its PID now used by another process (another start time) does not."""
+    started = process_start(os.getpid()) if same_process else "1"
+    moto.client("ssm").put_parameter(
+        Name=PARAMETER,
+        Type="String",
+        Value=json.dumps(
+            {
+                "run_id": "other",
+                "holder": "ci@here",
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "started": started,
+                "expires_at": time.time() + 600,
+            }
+        ),
+    )
+    project.makepyfile("def test_a(cloud_stack):\n    pass\n")
+    result = project.runpytest(f"--cloud-stack={moto.url}", f"--cloud-stack-name={NAME}")
+    if same_process:
+        result.assert_outcomes(errors=1)
+        result.stdout.fnmatch_lines([f"*stack '{NAME}' is in use by another pytest session*"])
+    else:
+        result.assert_outcomes(passed=1)
+        result.stdout.fnmatch_lines(["*is gone: lease taken over"])
+    assert moto.live_stacks() == {}

@@ -468,3 +468,9 @@ def test_long_branch_tag_value_truncated(who: None) -> None:
     """A branch longer than 256 characters is cut to fit the tag value limit."""
     tags = stack_tags([], BranchInfo("b" * 300, "git", None, False), "h")
     assert tags["cloudstack:branch"] == "b" * 256
+
+
+def test_project_tag_names_the_project_exactly(who: None) -> None:
+    """``cloudstack:project`` carries the whole prefix: ``app`` and ``app-api`` differ."""
+    assert stack_tags([], None, "h", project="app-api")["cloudstack:project"] == "app-api"
+    assert "cloudstack:project" not in stack_tags([], None, "h")

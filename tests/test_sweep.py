@@ -22,18 +22,27 @@ def test_hold(cloud_stack):
 QUEUE = json.dumps({"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}})
 
 
-def _kept_stack(project: pytest.Pytester, moto: MotoServer, name: str) -> None:
-    project.makepyfile("def test_a(cloud_stack):\n    pass\n")
-    project.runpytest(
-        f"--cloud-stack={moto.url}", f"--cloud-stack-name={name}", "--cloud-stack-keep=always"
-    ).assert_outcomes(passed=1)
-
-
-def test_sigkill_leaks_and_the_sweep_cleans_up(project: pytest.Pytester, moto: MotoServer) -> None:
-    # The killed session's lease must expire before a sweep may take its stack: 1 s here.
-    project.makeconftest(
-        "import pytest_cloudstack.lease as lease\nlease.TTL, lease.RENEW_EVERY = 1.0, 0.3\n"
+def _kept_stack(
+    project: pytest.Pytester, moto: MotoServer, name: str | None = None, prefix: str = "proj"
+) -> str:
+    """A stack a session of project ``prefix`` kept (named by branch when ``name`` is None)."""
+    project.makepyfile(
+        "import pathlib\ndef test_a(cloud_stack):\n    pathlib.Path('name').write_text(cloud_stack.name)\n"
     )
+    named = [f"--cloud-stack-name={name}"] if name else []
+    project.runpytest(
+        f"--cloud-stack={moto.url}",
+        *named,
+        "--cloud-stack-keep=always",
+        "-o",
+        f"cloud_stack_prefix={prefix}",
+    ).assert_outcomes(passed=1)
+    return (project.path / "name").read_text()
+
+
+def test_sigkill_leaks_and_the_sweep_cleans_up_at_once(
+    project: pytest.Pytester, moto: MotoServer
+) -> None:
     project.makepyfile(HOLD)
     process = subprocess.Popen(
         [sys.executable, "-m", "pytest", f"--cloud-stack={moto.url}", "-p", "no:cacheprovider"],
@@ -44,22 +53,36 @@ def test_sigkill_leaks_and_the_sweep_cleans_up(project: pytest.Pytester, moto: M
     while not (project.path / "started").exists():
         assert process.poll() is None and time.monotonic() < deadline
         time.sleep(0.05)
-    os.kill(process.pid, signal.SIGKILL)  # nothing can be caught: the stack leaks
+    os.kill(process.pid, signal.SIGKILL)  # nothing can be caught: the stack and its lease leak
     process.wait()
     name = (project.path / "started").read_text()
     assert list(moto.live_stacks()) == [name]
-    time.sleep(1.1)
-    result = project.runpytest(f"--cloud-stack={moto.url}", "--cloud-stack-sweep=1s")
+    assert _lease(moto, name)["pid"] == process.pid
+    # Its holder was on this machine and is gone: no need to wait for the lease's expiry (10
+    # minutes), nor for the stack to be AGE old.
+    result = project.runpytest(f"--cloud-stack={moto.url}", "--cloud-stack-sweep")
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(
         [
-            "cloudstack: sweep: deleting stacks of prefix 'proj' older than 1s or past their "
+            "cloudstack: sweep: deleting stacks of prefix 'proj' older than 1.0d or past their "
             f"expiry, on {moto.url} (us-east-1): 1 found",
-            f"cloudstack: deleting {name} (CREATE_COMPLETE, *s old)",
+            f"cloudstack: deleting {name} (CREATE_COMPLETE, its session, pid {process.pid} on "
+            "this machine, is gone)",
             f"cloudstack: deleted {name}",
         ]
     )
     assert moto.live_stacks() == {}
+    assert _lease(moto, name) is None, "the lease parameter goes with the stack"
+
+
+def _lease(moto: MotoServer, name: str) -> dict[str, object] | None:
+    ssm = moto.client("ssm")
+    try:
+        return json.loads(
+            ssm.get_parameter(Name=f"/cloudstack/leases/{name}")["Parameter"]["Value"]
+        )
+    except ssm.exceptions.ParameterNotFound:
+        return None
 
 
 def test_sweep_leaves_young_foreign_and_other_prefix_stacks(
@@ -96,6 +119,7 @@ def test_sweep_skips_termination_protected_stacks(
         EnableTerminationProtection=True,
         Tags=[
             {"Key": "cloudstack:managed", "Value": "true"},
+            {"Key": "cloudstack:project", "Value": "proj"},
             {"Key": "cloudstack:created-at", "Value": "2020-01-01T00:00:00Z"},
         ],
     )
@@ -120,6 +144,17 @@ def test_a_session_warns_about_expired_stacks_of_its_prefix(
         TemplateBody=QUEUE,
         Tags=[
             {"Key": "cloudstack:managed", "Value": "true"},
+            {"Key": "cloudstack:project", "Value": "proj"},
+            {"Key": "cloudstack:expires-at", "Value": "2020-01-01T00:00:00Z"},
+        ],
+    )
+    # Project proj-api's expired stack: its name starts with "proj-", yet it is not proj's.
+    moto.client("cloudformation").create_stack(
+        StackName="proj-api-expired",
+        TemplateBody=QUEUE,
+        Tags=[
+            {"Key": "cloudstack:managed", "Value": "true"},
+            {"Key": "cloudstack:project", "Value": "proj-api"},
             {"Key": "cloudstack:expires-at", "Value": "2020-01-01T00:00:00Z"},
         ],
     )
@@ -150,3 +185,32 @@ def test_sweep_skips_a_stack_whose_lease_a_live_session_holds(
         ["cloudstack: skipped proj-busy: in use: ci@runner-3 holds its lease"]
     )
     assert list(moto.live_stacks()) == ["proj-busy"]
+
+
+def test_sweep_deletes_only_this_projects_stacks_and_lists_untagged_ones(
+    project: pytest.Pytester, moto: MotoServer
+) -> None:
+    ours = _kept_stack(project, moto, prefix="proj")
+    theirs = _kept_stack(project, moto, prefix="proj-api")  # proj-api-main-<user>: not proj's
+    assert theirs.startswith("proj-api-")
+    # Made before the project tag existed: whose it is can't be known.
+    moto.client("cloudformation").create_stack(
+        StackName="proj-legacy",
+        TemplateBody=QUEUE,
+        Tags=[{"Key": "cloudstack:managed", "Value": "true"}],
+    )
+    time.sleep(1.1)
+    result = project.runpytest(f"--cloud-stack={moto.url}", "--cloud-stack-sweep=1s")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        [
+            "*: 2 found",
+            f"cloudstack: deleted {ours}",
+            "cloudstack: skipped proj-legacy: it has no cloudstack:project tag (made by an older "
+            "pytest-cloudstack), so it may be another project's whose name also starts with "
+            "'proj'; if it is this project's, delete it with: aws cloudformation delete-stack "
+            f"--stack-name proj-legacy --region us-east-1 --endpoint-url {moto.url}",
+        ]
+    )
+    assert theirs not in result.stdout.str()
+    assert sorted(moto.live_stacks()) == sorted([theirs, "proj-legacy"])
