@@ -25,7 +25,7 @@ from typing import Any
 
 from pytest_cloudstack.errors import ConcurrentRunError
 from pytest_cloudstack.naming import current_user
-from pytest_cloudstack.responses import error_code, service_message
+from pytest_cloudstack.responses import boto_errors, error_code, service_message
 
 PREFIX = "/cloudstack/leases/"
 TTL = 600.0  # seconds a lease lives without renewal: how long a crashed run blocks the name
@@ -51,11 +51,9 @@ class StackLease:
         self._renewer: threading.Thread | None = None
 
     def __enter__(self) -> StackLease:
-        from botocore.exceptions import ClientError
-
         try:
             self._acquire()
-        except ClientError as error:
+        except boto_errors() as error:
             self.write(
                 f"no cross-machine lease on stack {self.stack_name} ({service_message(error)}): "
                 "another machine's "

@@ -64,3 +64,12 @@ def html_summary(text: str) -> str:
 def tags_of(description: Mapping[str, Any]) -> dict[str, str]:
     """A DescribeStacks member's ``Tags`` list as a dict."""
     return {tag["Key"]: tag["Value"] for tag in description.get("Tags", [])}
+
+
+def boto_errors() -> tuple[type[Exception], ...]:
+    """What a botocore call raises when the service (or what answers in its place) fails:
+    ``ResponseParserError`` (an HTML page where XML was expected) is neither of the others."""
+    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.parsers import ResponseParserError
+
+    return (BotoCoreError, ClientError, ResponseParserError)

@@ -24,7 +24,7 @@ from pytest_cloudstack import naming
 from pytest_cloudstack.connection import EMULATOR_REGION, Connection, remote_connection
 from pytest_cloudstack.environment import export_stack_name, pointed_at
 from pytest_cloudstack.errors import CloudStackError, DeployError, TemplateError
-from pytest_cloudstack.responses import service_message
+from pytest_cloudstack.responses import boto_errors, service_message
 from pytest_cloudstack.settings import Keep, Settings, TargetKind
 from pytest_cloudstack.stack import Stack, describe_stack
 
@@ -60,8 +60,8 @@ class CloudStackRun:
         self.teardown_report: TeardownReport | None = None
         #: why a deploy that started never ended with a stack or an error (interrupt, crash)
         self.deploy_unfinished = ""
-        #: the pytest_cloudstack_teardown hook raised: a user error, and the run fails
-        self.hook_failed = False
+        #: what the pytest_cloudstack_teardown hook raised: a user error, and the run fails
+        self.hook_error = ""
         self._deployed = False
         self._finished = False
         #: tags the stacks this run creates, so that it never mistakes another run's for its own
@@ -364,8 +364,6 @@ class CloudStackRun:
     def _teardown(self, tests_failed: bool) -> None:
         """Run the teardown hook, then delete (or keep) the stack. Never raises: whatever the
         hook or the service does, the report says what happened and how to finish by hand."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
         from pytest_cloudstack.signals import TeardownGuard
 
         operations = self._operations
@@ -376,11 +374,21 @@ class CloudStackRun:
         )
         started = time.monotonic()
         try:
+            stack_id = operations.stack_id or operations.find_own_stack(self.name)
+        except boto_errors() as error:
+            # A create was tried, and its stack can't be looked up: it may exist.
+            self.teardown_report = TeardownReport(
+                "failed",
+                f"could not check whether stack {self.name} was left behind: "
+                f"{service_message(error)}\nif it exists, {self._delete_command()}",
+            )
+            self.write(self.teardown_report.detail)
+            return
+        if stack_id is None:
+            return
+        try:
             # From the hook on: one interrupt warns, a second abandons (as documented).
             with TeardownGuard(self.write, f"deleting stack {self.name}"):
-                stack_id = operations.stack_id or operations.find_own_stack(self.name)
-                if stack_id is None:
-                    return
                 self._teardown_hook(keep)
                 if keep:
                     self.teardown_report = TeardownReport("kept", self._kept_detail())
@@ -397,7 +405,7 @@ class CloudStackRun:
             )
         except CloudStackError as error:
             self.teardown_report = TeardownReport("failed", f"{error}\n{self._delete_command()}")
-        except (BotoCoreError, ClientError) as error:
+        except boto_errors() as error:
             self.teardown_report = TeardownReport(
                 "failed",
                 f"deleting stack {self.name!r} failed: {service_message(error)}\n"
@@ -425,7 +433,7 @@ class CloudStackRun:
         try:
             self.config.hook.pytest_cloudstack_teardown(stack=self.stack, keep=keep)
         except Exception as error:
-            self.hook_failed = True
+            self.hook_error = f"{type(error).__name__}: {error}"
             self.write(
                 f"the pytest_cloudstack_teardown hook raised {type(error).__name__}; "
                 f"the teardown goes on:\n{_user_traceback(error)}"
@@ -434,7 +442,7 @@ class CloudStackRun:
     def teardown_failed(self) -> bool:
         """The stack could not be deleted, or the teardown hook raised: the run must fail."""
         report = self.teardown_report
-        return self.hook_failed or (report is not None and report.outcome == "failed")
+        return bool(self.hook_error) or (report is not None and report.outcome == "failed")
 
     def _retained_detail(self) -> str:
         if not self.retained:
@@ -494,6 +502,10 @@ class CloudStackRun:
         total, uploaded = self.artifacts
         if total:
             lines.append(f"artifacts: {uploaded} uploaded, {total - uploaded} reused")
+        if self.hook_error:
+            lines.append(
+                f"the pytest_cloudstack_teardown hook raised {self.hook_error} (traceback above)"
+            )
         if self.teardown_report is not None:
             lines.append(self.teardown_report.detail)
         return lines
@@ -528,6 +540,4 @@ def _user_traceback(error: BaseException) -> str:
 
 
 def _is_boto_error(error: BaseException) -> bool:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    return isinstance(error, BotoCoreError | ClientError)
+    return isinstance(error, boto_errors())

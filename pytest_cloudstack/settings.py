@@ -284,17 +284,17 @@ def resolve(config: pytest.Config, environ: Mapping[str, str] | None = None) -> 
         region=_first(opt.cloud_stack_region, _ini(config, "cloud_stack_region")),
         profile=_first(opt.cloud_stack_profile, _ini(config, "cloud_stack_profile")),
         keep=parse_keep(keep_text),
-        reuse=bool(opt.cloud_stack_reuse) or bool(config.getini("cloud_stack_reuse")),
+        reuse=bool(opt.cloud_stack_reuse) or _ini_bool(config, "cloud_stack_reuse"),
         timeout=parse_timeout(_first(opt.cloud_stack_timeout, _ini(config, "cloud_stack_timeout"))),
         env_names=parse_env_names([*_lines(config, "cloud_stack_env"), *opt.cloud_stack_env]),
         allowed_accounts=parse_accounts(_lines(config, "cloud_stack_allowed_accounts")),
-        required=bool(config.getini("cloud_stack_required")),
+        required=_ini_bool(config, "cloud_stack_required"),
         rootdir=rootdir,
-        auto_fixtures=bool(config.getini("cloud_stack_auto_fixtures")),
+        auto_fixtures=_ini_bool(config, "cloud_stack_auto_fixtures"),
         artifact_bucket=_ini(config, "cloud_stack_artifact_bucket"),
         sam_transform=parse_sam_transform(_ini(config, "cloud_stack_sam_transform") or "auto"),
         local_packages=tuple(_lines(config, "cloud_stack_local_packages")),
-        force_delete=bool(config.getini("cloud_stack_force_delete")),
+        force_delete=_ini_bool(config, "cloud_stack_force_delete"),
         sweep_age=None if opt.cloud_stack_sweep is None else parse_age(opt.cloud_stack_sweep),
         plan=bool(opt.cloud_stack_plan),
     )
@@ -379,12 +379,43 @@ def parse_timeout(text: str | None) -> float:
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+# Names the process (or its subprocesses, or boto3) reads: exporting the stack name under one
+# breaks the session (PATH, HOME), sends boto3 elsewhere (AWS_ENDPOINT_URL), or changes pytest.
+_NEEDED_ENV = frozenset(
+    {
+        *("PATH", "HOME", "USER", "LOGNAME", "SHELL", "PWD", "TERM", "TZ", "LANG", "LANGUAGE"),
+        *("TMPDIR", "TEMP", "TMP", "VIRTUAL_ENV", "CI", "SYSTEMROOT", "COMSPEC", "USERPROFILE"),
+        *("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"),
+        *("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY"),
+        *("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"),
+        *("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"),
+        *("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CA_BUNDLE", "AWS_ROLE_ARN"),
+        *("AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_SESSION_NAME", "AWS_MAX_ATTEMPTS"),
+        *("AWS_RETRY_MODE", "AWS_EC2_METADATA_DISABLED", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"),
+        *("AWS_STS_REGIONAL_ENDPOINTS", "AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT"),
+        *("AWS_SDK_UA_APP_ID", "AWS_DEFAULTS_MODE"),
+    }
+)
+_NEEDED_ENV_PREFIXES = (
+    *("AWS_ENDPOINT_URL", "AWS_CONTAINER_", "AWS_LAMBDA_", "PYTHON", "PYTEST_", "CLOUD_STACK_"),
+    *("LD_", "DYLD_", "LC_", "XDG_", "PIP_", "UV_", "CONDA_"),
+)
+
+
 def parse_env_names(names: Sequence[str]) -> tuple[str, ...]:
     for name in names:
         if not _ENV_NAME.fullmatch(name):
             raise ConfigurationError(
                 f"invalid environment variable name {name!r} for --cloud-stack-env / ini "
                 "cloud_stack_env: use letters, digits and underscores, e.g. AWS_SAM_STACK_NAME"
+            )
+        upper = name.upper()
+        if upper in _NEEDED_ENV or upper.startswith(_NEEDED_ENV_PREFIXES):
+            raise ConfigurationError(
+                f"--cloud-stack-env / ini cloud_stack_env {name}: the session itself needs that "
+                "variable (the shell, Python, pytest, boto3 or the plugin reads it), and the "
+                "stack name would replace its value. Choose a name of your own, e.g. "
+                "AWS_SAM_STACK_NAME or STACK_NAME"
             )
     return tuple(dict.fromkeys(names))
 
@@ -445,6 +476,15 @@ def _ini(config: pytest.Config, name: str) -> str | None:
         return None
     text = str(value).strip()
     return text or None
+
+
+def _ini_bool(config: pytest.Config, name: str) -> bool:
+    try:
+        return bool(config.getini(name))
+    except (ValueError, pytest.UsageError) as error:  # "invalid truth value 'maybe'": no key
+        raise ConfigurationError(
+            f"ini {name}: {error}; use true or false (also yes/no, on/off, 1/0)"
+        ) from None
 
 
 def _lines(config: pytest.Config, name: str) -> list[str]:

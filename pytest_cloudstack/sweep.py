@@ -27,7 +27,7 @@ from pytest_cloudstack.naming import (
     PROJECT_TAG,
     project_tag_value,
 )
-from pytest_cloudstack.responses import service_message, tags_of
+from pytest_cloudstack.responses import boto_errors, service_message, tags_of
 from pytest_cloudstack.settings import Settings, TargetKind
 from pytest_cloudstack.waiting import is_in_progress
 
@@ -136,8 +136,6 @@ def expired_names(cloudformation: Any, prefix: str, now: datetime, exclude: str)
 
 def read_leases(ssm: Any, stacks: list[dict[str, Any]], write: Writer) -> dict[str, dict[str, Any]]:
     """The lease record of each stack that has one (a read that fails counts as no lease)."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
     from pytest_cloudstack.lease import read_lease
 
     leases: dict[str, dict[str, Any]] = {}
@@ -145,7 +143,7 @@ def read_leases(ssm: Any, stacks: list[dict[str, Any]], write: Writer) -> dict[s
         name = stack["StackName"]
         try:
             leases[name] = read_lease(ssm, name)
-        except (BotoCoreError, ClientError) as error:
+        except boto_errors() as error:
             write(f"could not read the lease of {name} ({service_message(error)}): taken as none")
     return leases
 
@@ -159,8 +157,6 @@ def sweep(
     ssm: Any = None,
 ) -> int:
     """Delete the stale stacks (or list them), and their leases; how many could not be deleted."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
     from pytest_cloudstack.errors import CloudStackError
     from pytest_cloudstack.lease import release_lease
 
@@ -181,7 +177,7 @@ def sweep(
                 failed += 1
                 write(f"could not delete {stack.name}: {error}")
                 continue
-            except (BotoCoreError, ClientError) as error:
+            except boto_errors() as error:
                 failed += 1
                 write(f"could not delete {stack.name}: {service_message(error)}")
                 continue
@@ -189,7 +185,7 @@ def sweep(
             if stack.lease and ssm is not None:
                 try:
                     release_lease(ssm, stack.name, stack.lease)
-                except (BotoCoreError, ClientError) as error:
+                except boto_errors() as error:
                     write(f"could not delete the lease of {stack.name}: {service_message(error)}")
     return failed
 
@@ -227,7 +223,14 @@ def run_sweep(settings: Settings, on_session: SessionHook | None, write: Writer)
     cloudformation = connection.client("cloudformation", session)
     operations = StackOperations(cloudformation, connection.client("s3", session), write)
     now = datetime.now(timezone.utc)
-    mine, unknown = project_stacks(cloudformation, settings.prefix)
+    try:
+        mine, unknown = project_stacks(cloudformation, settings.prefix)
+    except boto_errors() as error:
+        write(
+            f"sweep: could not list the stacks on {connection.target} ({connection.region}): "
+            f"{service_message(error)}"
+        )
+        return 1
     ssm = connection.client("ssm", session)
     stale = stale_stacks(mine, settings.sweep_age, now, read_leases(ssm, mine, write))
     # Never deleted: whose they are is unknown. Listed, with the command, for a human to decide.

@@ -96,6 +96,7 @@ class Throttle:
     rate: float | None = None
     seed: int = 0
     limit: int | None = None
+    skip: int = 0  # the first ``skip`` matching attempts go through untouched
 
     def __post_init__(self) -> None:
         if self.code not in _ERRORS or self.service not in {*_QUERY_NS, "s3"} or self.every < 1:
@@ -352,6 +353,8 @@ class FaultInjector:
             if t.limit is not None and self._fired[n] >= t.limit:
                 continue
             self._seen[n] += 1
+            if self._seen[n] <= t.skip:
+                continue
             hit = (
                 self._seen[n] % t.every == 0 if t.rate is None else self._rngs[n].random() < t.rate
             )

@@ -100,6 +100,8 @@ def test_sigterm_mid_deploy_cancels_the_create(project: pytest.Pytester, moto: M
     assert session.process.returncode == pytest.ExitCode.INTERRUPTED, output
     assert not (project.path / "started").exists()
     assert f"stack {NAME} deleted in" in output
+    assert "the deploy did not finish: it was interrupted" in output
+    assert " in 0.0s; 0 resources" not in output
     assert _operations(record).count("DeleteStack") == 1
     assert moto.live_stacks() == {}
 

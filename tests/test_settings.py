@@ -237,6 +237,35 @@ INVALID: list[tuple[str, list[str], list[str], list[str]]] = [
         ["cloud_stack_env =", "    MY-VAR"],
         ["'MY-VAR'", "use letters, digits and underscores"],
     ),
+    *(
+        (
+            f"ini-bool-{key}",
+            [],
+            [f"{key} = maybe"],
+            [f"ini {key}: invalid truth value 'maybe'", "use true or false"],
+        )
+        for key in (
+            "cloud_stack_reuse",
+            "cloud_stack_required",
+            "cloud_stack_auto_fixtures",
+            "cloud_stack_force_delete",
+        )
+    ),
+    *(
+        (
+            f"cli-env-needed-{name}",
+            ["--cloud-stack-env", name],
+            [],
+            [f"cloud_stack_env {name}: the session itself needs that variable", "STACK_NAME"],
+        )
+        for name in ("PATH", "HOME", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "PYTHONPATH")
+    ),
+    (
+        "ini-env-needed",
+        [],
+        ["cloud_stack_env =", "    AWS_REGION"],
+        ["cloud_stack_env AWS_REGION: the session itself needs that variable"],
+    ),
     (
         "ini-accounts",
         [],
@@ -371,10 +400,19 @@ def test_header_defaults(project: pytest.Pytester, moto: MotoServer) -> None:
         "target": moto.url,
         "region": "us-east-1",
         "stack": default_name(),
-        "template": "(default template.yaml at rootdir)",
+        "template": "template.yaml (default, at rootdir)",
         "keep": "never",
         "reuse": "off",
     }
+
+
+def test_header_names_the_default_template_really_used(
+    project: pytest.Pytester, moto: MotoServer
+) -> None:
+    """template.json when that is the file at rootdir, not a template.yaml that isn't there."""
+    (project.path / "template.yaml").rename(project.path / "template.json")
+    fields = run_header(project, f"--cloud-stack={moto.url}")
+    assert fields["template"] == "template.json (default, at rootdir)"
 
 
 OTHER_URL = "http://127.0.0.1:1"

@@ -12,6 +12,7 @@ import time
 
 import pytest
 from conftest import MotoServer
+from faults import FaultPlan, Throttle, conftest_source
 
 HOLD = """
 import pathlib, time
@@ -214,3 +215,19 @@ def test_sweep_deletes_only_this_projects_stacks_and_lists_untagged_ones(
     )
     assert theirs not in result.stdout.str()
     assert sorted(moto.live_stacks()) == sorted([theirs, "proj-legacy"])
+
+
+def test_a_sweep_whose_listing_fails_says_so_without_a_traceback(
+    project: pytest.Pytester, moto: MotoServer
+) -> None:
+    plan = FaultPlan(throttles=[Throttle(["DescribeStacks"], code="HtmlInternalServerError")])
+    project.makeconftest(conftest_source(plan))
+    result = project.runpytest(f"--cloud-stack={moto.url}", "--cloud-stack-sweep")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        [
+            f"cloudstack: sweep: could not list the stacks on {moto.url} (us-east-1): the "
+            "endpoint answered with an HTML page, not an AWS response: 500 Internal Server Error*"
+        ]
+    )
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
