@@ -293,6 +293,10 @@ class CloudStackRun:
             template, settings, self.connection, session, parameters, self.write
         )
         self.artifacts = (packaged.artifacts, packaged.uploaded)
+        from pytest_cloudstack.limits import limit_warnings
+
+        for warning in limit_warnings(packaged.body, packaged.template_body, packaged.archives):
+            self.write(f"warning: {warning}")
         body, capabilities = packaged.template_body, packaged.capabilities
         digest = request_hash(body, parameters, user_tags, capabilities)
         tags = naming.stack_tags(

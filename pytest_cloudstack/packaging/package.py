@@ -88,6 +88,8 @@ class PackagedTemplate:
     artifacts: int = 0
     uploaded: int = 0
     seconds: float = 0.0
+    #: the code archives made or found, with the property each is for (limits.py checks them)
+    archives: tuple[tuple[str, Path], ...] = ()
 
 
 def cache_dir() -> Path:
@@ -130,7 +132,14 @@ def package_template(
             f"packaged {artifacts} artifact{'s' if artifacts != 1 else ''} in {seconds:.1f}s: "
             f"{uploaded} uploaded, {artifacts - uploaded} already in s3://{buckets}"
         )
-    return PackagedTemplate(body, text, url, capabilities, artifacts, uploaded, seconds)
+    archives = tuple(
+        (upload.label, upload.source)
+        for upload in packager.uploads.values()
+        if isinstance(upload.source, Path) and upload.source.suffix.lower() in _ARCHIVES
+    )
+    return PackagedTemplate(
+        body, text, url, capabilities, artifacts, uploaded, seconds, archives=archives
+    )
 
 
 class _Packager:
