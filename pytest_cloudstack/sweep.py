@@ -221,7 +221,9 @@ def run_sweep(settings: Settings, on_session: SessionHook | None, write: Writer)
     if settings.target.kind is TargetKind.AWS:
         check_account(connection, session, settings.allowed_accounts)
     cloudformation = connection.client("cloudformation", session)
-    operations = StackOperations(cloudformation, connection.client("s3", session), write)
+    operations = StackOperations(
+        cloudformation, connection.client("s3", session), write, cli=connection.cli_command
+    )
     now = datetime.now(timezone.utc)
     try:
         mine, unknown = project_stacks(cloudformation, settings.prefix)

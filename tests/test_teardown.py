@@ -263,3 +263,18 @@ def test_a_deploy_that_crashed_is_not_summarised_as_created_in_no_time(
     )
     assert " in 0.0s; 0 resources" not in result.stdout.str()
     assert moto.live_stacks() == {}
+
+
+def test_every_printed_command_names_region_endpoint_and_profile() -> None:
+    """The one builder of printed commands: pasted as is, it acts on the session's target."""
+    from pytest_cloudstack.connection import Connection
+
+    on_aws = Connection("aws", "eu-west-1", None, "ci role")
+    assert on_aws.cli_command("cloudformation", "delete-stack", "--stack-name", "s") == (
+        "aws cloudformation delete-stack --stack-name s --region eu-west-1 --profile 'ci role'"
+    )
+    emulator = Connection("http://127.0.0.1:4566", "us-east-1", "http://127.0.0.1:4566")
+    assert emulator.cli_command("cloudformation", "delete-stack", "--stack-name", "s") == (
+        "aws cloudformation delete-stack --stack-name s --region us-east-1 "
+        "--endpoint-url http://127.0.0.1:4566"
+    )
