@@ -176,8 +176,12 @@ class CloudStackRun:
                 # An unreachable endpoint, an unexpected service answer: readable, not a
                 # traceback through our internals.
                 self._deploy_failed(DeployError(self.name, service_message(error)))
-            except BaseException:
-                self.deploy_unfinished = "it was interrupted"
+            except BaseException as error:  # Ctrl-C, SIGTERM; a hook's pytest.exit or skip
+                self.deploy_unfinished = (
+                    "it was interrupted"
+                    if isinstance(error, KeyboardInterrupt)
+                    else f"it ended on {type(error).__name__}"
+                )
                 raise
             else:
                 self._warn_about_expired_stacks()
