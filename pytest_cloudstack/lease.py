@@ -136,7 +136,7 @@ class StackLease:
             {
                 "run_id": self.run_id,
                 "holder": f"{current_user()}@{socket.gethostname()}",
-                "host": socket.gethostname(),
+                "scope": process_scope(),
                 "pid": os.getpid(),
                 "started": process_start(os.getpid()),
                 "expires_at": time.time() + TTL,
@@ -181,7 +181,7 @@ def holder_is_gone(holder: Mapping[str, Any]) -> bool:
     """The holder ran on this machine and its process is gone, or its PID is another process's
     now: the lease is stale at once, whatever its expiry (SIGKILL, ``os._exit``)."""
     pid = holder.get("pid")
-    if holder.get("host") != socket.gethostname() or not isinstance(pid, int) or pid <= 0:
+    if holder.get("scope") != process_scope() or not isinstance(pid, int) or pid <= 0:
         return False
     if os.name == "nt":  # os.kill(pid, 0) would terminate it there: trust the expiry instead
         return False
@@ -195,6 +195,19 @@ def holder_is_gone(holder: Mapping[str, Any]) -> bool:
     if now == "zombie":
         return True
     return started is not None and now is not None and now != started
+
+
+def process_scope() -> str:
+    """Where a PID names the same process as here: this host, this boot, this PID namespace.
+    Two containers may share a host name (host networking) but not a PID namespace: a live
+    session in the other one must never look dead from this one."""
+    parts = [socket.gethostname()]
+    try:
+        parts.append(Path("/proc/sys/kernel/random/boot_id").read_text().strip())
+        parts.append(os.readlink("/proc/self/ns/pid"))
+    except OSError:
+        pass
+    return "|".join(parts)
 
 
 def process_start(pid: int) -> str | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import MotoServer
 
-from pytest_cloudstack.lease import process_start
+from pytest_cloudstack.lease import process_scope, process_start
 
 NAME = "proj-lease"
 PARAMETER = f"/cloudstack/leases/{NAME}"
@@ -141,7 +140,7 @@ def test_a_session_ended_by_os_exit_blocks_nothing_on_this_machine(
     leftover = moto.live_stacks()
     assert list(leftover) == [NAME]
     lease = _parameter(moto)
-    assert lease is not None and lease["host"]
+    assert lease is not None and lease["scope"]
 
     project.makepyfile("def test_hang(cloud_stack):\n    pass\n")
     result = project.runpytest(f"--cloud-stack={moto.url}", f"--cloud-stack-name={NAME}")
@@ -160,13 +159,20 @@ def test_a_session_ended_by_os_exit_blocks_nothing_on_this_machine(
     assert _parameter(moto) is None
 
 
-@pytest.mark.parametrize("same_process", [True, False], ids=["live", "pid-reused"])
+@pytest.mark.parametrize("case", ["live", "pid-reused", "other-pid-namespace"])
 def test_a_lease_of_this_machine_is_live_only_while_its_process_runs(
-    project: pytest.Pytester, moto: MotoServer, same_process: bool
+    project: pytest.Pytester, moto: MotoServer, case: str
 ) -> None:
     """A holder on this host whose process still runs (this very process here) keeps the lease;
-    its PID now used by another process (another start time) does not."""
-    started = process_start(os.getpid()) if same_process else "1"
+    its PID now used by another process (another start time) does not. A dead PID of another
+    PID namespace (a container with the same host name) says nothing: the expiry decides."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    holder = {
+        "live": (process_scope(), os.getpid(), process_start(os.getpid())),
+        "pid-reused": (process_scope(), os.getpid(), "1"),
+        "other-pid-namespace": (process_scope() + "|pid:[1]", dead.pid, "1"),
+    }[case]
     moto.client("ssm").put_parameter(
         Name=PARAMETER,
         Type="String",
@@ -174,19 +180,19 @@ def test_a_lease_of_this_machine_is_live_only_while_its_process_runs(
             {
                 "run_id": "other",
                 "holder": "ci@here",
-                "host": socket.gethostname(),
-                "pid": os.getpid(),
-                "started": started,
+                "scope": holder[0],
+                "pid": holder[1],
+                "started": holder[2],
                 "expires_at": time.time() + 600,
             }
         ),
     )
     project.makepyfile("def test_a(cloud_stack):\n    pass\n")
     result = project.runpytest(f"--cloud-stack={moto.url}", f"--cloud-stack-name={NAME}")
-    if same_process:
-        result.assert_outcomes(errors=1)
-        result.stdout.fnmatch_lines([f"*stack '{NAME}' is in use by another pytest session*"])
-    else:
+    if case == "pid-reused":
         result.assert_outcomes(passed=1)
         result.stdout.fnmatch_lines(["*is gone: lease taken over"])
+    else:
+        result.assert_outcomes(errors=1)
+        result.stdout.fnmatch_lines([f"*stack '{NAME}' is in use by another pytest session*"])
     assert moto.live_stacks() == {}
