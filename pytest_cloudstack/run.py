@@ -239,7 +239,7 @@ class CloudStackRun:
             count = f"{len(names)} stacks" if many else "1 stack"
             verb = "are past their" if many else "is past its"
             self.write(
-                f"{count} of prefix {self.settings.prefix!r} {verb} expiry "
+                f"{count} of project {self.settings.prefix!r} {verb} expiry "
                 f"({', '.join(names[:10])}): delete with pytest --cloud-stack-sweep"
             )
 

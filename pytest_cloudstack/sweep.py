@@ -248,7 +248,7 @@ def run_sweep(settings: Settings, on_session: SessionHook | None, write: Writer)
     ]
     mode = "listing" if settings.plan else "deleting"
     write(
-        f"sweep: {mode} stacks of prefix {settings.prefix!r} older than "
+        f"sweep: {mode} stacks of project {settings.prefix!r} older than "
         f"{_age(settings.sweep_age)} or past their expiry, on {connection.target} "
         f"({connection.region}): {len(stale)} found"
     )

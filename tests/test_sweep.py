@@ -65,7 +65,7 @@ def test_sigkill_leaks_and_the_sweep_cleans_up_at_once(
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(
         [
-            "cloudstack: sweep: deleting stacks of prefix 'proj' older than 1.0d or past their "
+            "cloudstack: sweep: deleting stacks of project 'proj' older than 1.0d or past their "
             f"expiry, on {moto.url} (us-east-1): 1 found",
             f"cloudstack: deleting {name} (CREATE_COMPLETE, its session, pid {process.pid} on "
             "this machine, is gone)",
@@ -164,7 +164,7 @@ def test_a_session_warns_about_expired_stacks_of_its_prefix(
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
         [
-            "cloudstack: 1 stack of prefix 'proj' is past its expiry (proj-expired): "
+            "cloudstack: 1 stack of project 'proj' is past its expiry (proj-expired): "
             "delete with pytest --cloud-stack-sweep"
         ]
     )
