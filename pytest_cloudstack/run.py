@@ -25,11 +25,12 @@ from pytest_cloudstack.connection import EMULATOR_REGION, Connection, remote_con
 from pytest_cloudstack.environment import export_stack_name, pointed_at
 from pytest_cloudstack.errors import CloudStackError, DeployError, TemplateError
 from pytest_cloudstack.responses import service_message
-from pytest_cloudstack.settings import Keep, Settings, TargetKind
+from pytest_cloudstack.settings import Keep, LintMode, Settings, TargetKind
 from pytest_cloudstack.stack import Stack, describe_stack
 
 if TYPE_CHECKING:
     from pytest_cloudstack.deploy import DeployRequest
+    from pytest_cloudstack.lint import LintJob
 
 Writer = Callable[[str], None]
 
@@ -70,6 +71,7 @@ class CloudStackRun:
         self._operations: Any = None
         self._session: Any = None
         self._emulator: Any = None
+        self._lint: LintJob | None = None
         self._exit = contextlib.ExitStack()
 
     # -- configure time -------------------------------------------------------------------------
@@ -101,12 +103,42 @@ class CloudStackRun:
             self.name = naming.stack_name(settings.prefix, self.branch.branch, user)
         self.template_label = self._template_label()
         self.connection = self._connect()
+        self._start_lint()
         self._exit.enter_context(export_stack_name(self.name, settings.env_names))
         if settings.target.kind is not TargetKind.LOCAL:
             from pytest_cloudstack.locking import StackLock
 
             scope = f"{self.connection.endpoint_url or 'aws'}|{self.connection.profile}|{self.connection.region}"
             self._exit.enter_context(StackLock(self.name, scope))
+
+    def _start_lint(self) -> None:
+        """cfn-lint the configured template now, in a child: it overlaps collection."""
+        from pytest_cloudstack.lint import LintJob
+        from pytest_cloudstack.template import find_default_template
+
+        assert self.connection is not None
+        if self.settings.lint is LintMode.OFF:
+            return
+        path = self.settings.template or find_default_template(self.settings.rootdir)
+        if path is not None:
+            job = LintJob(path, self.connection.region, self.settings.rootdir).start()
+            self._lint = job
+            self._exit.callback(job.cancel)
+
+    def _gate(self, source: Path | dict[str, Any]) -> None:
+        """Stop on cfn-lint's errors (and warnings, if asked) before anything is packaged."""
+        from pytest_cloudstack.lint import apply_gate, lint_template
+
+        assert self.connection is not None
+        if self.settings.lint is LintMode.OFF:
+            return
+        verdict = lint_template(source, self.connection.region, self.settings.rootdir, self._lint)
+        label = "(template from the hook)"
+        if isinstance(source, Path):
+            label = str(source)
+            with contextlib.suppress(ValueError):
+                label = str(source.relative_to(self.settings.rootdir))
+        apply_gate(verdict, self.settings.lint, label, self.write)
 
     def _connect(self) -> Connection:
         settings = self.settings
@@ -261,7 +293,9 @@ class CloudStackRun:
 
         assert self.connection is not None
         settings, hook = self.settings, self.config.hook
-        template = load_template(self._template_source())
+        source = self._template_source()
+        template = load_template(source)
+        self._gate(source)
         self.retained = retained_resources(template.body)
         parameters = dict(settings.parameters)
         hook.pytest_cloudstack_parameters(config=self.config, parameters=parameters)

@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import pytest
@@ -42,6 +42,14 @@ class SamTransform(enum.Enum):
     AUTO = "auto"
     CLIENT = "client"
     SERVICE = "service"
+
+
+class LintMode(enum.Enum):
+    """ini ``cloud_stack_lint``: which cfn-lint findings stop the run before the deploy."""
+
+    ERRORS = "errors"
+    WARNINGS = "warnings"
+    OFF = "off"
 
 
 class TargetKind(enum.Enum):
@@ -85,6 +93,7 @@ class Settings:
     auto_fixtures: bool = True
     artifact_bucket: str | None = None
     sam_transform: SamTransform = SamTransform.AUTO
+    lint: LintMode = LintMode.ERRORS
     local_packages: tuple[str, ...] = ()
     force_delete: bool = False
     sweep_age: float | None = None  # seconds; set when --cloud-stack-sweep was given
@@ -206,6 +215,12 @@ _OPTIONS: tuple[_Option, ...] = (
     ),
     _Option(
         (),
+        "cloud_stack_lint",
+        "the cfn-lint template gate: errors (default: stop on errors, show warnings), "
+        "warnings (stop on both), off",
+    ),
+    _Option(
+        (),
         "cloud_stack_local_packages",
         "host packages that Lambda handlers run on the local target may import, one per line "
         "(default: none beyond boto3)",
@@ -292,7 +307,14 @@ def resolve(config: pytest.Config, environ: Mapping[str, str] | None = None) -> 
         rootdir=rootdir,
         auto_fixtures=bool(config.getini("cloud_stack_auto_fixtures")),
         artifact_bucket=_ini(config, "cloud_stack_artifact_bucket"),
-        sam_transform=parse_sam_transform(_ini(config, "cloud_stack_sam_transform") or "auto"),
+        sam_transform=parse_choice(
+            SamTransform,
+            _ini(config, "cloud_stack_sam_transform") or "auto",
+            "cloud_stack_sam_transform",
+        ),
+        lint=parse_choice(
+            LintMode, _ini(config, "cloud_stack_lint") or "errors", "cloud_stack_lint"
+        ),
         local_packages=tuple(_lines(config, "cloud_stack_local_packages")),
         force_delete=bool(config.getini("cloud_stack_force_delete")),
         sweep_age=None if opt.cloud_stack_sweep is None else parse_age(opt.cloud_stack_sweep),
@@ -337,13 +359,17 @@ def parse_keep(text: str) -> Keep:
         ) from None
 
 
-def parse_sam_transform(text: str) -> SamTransform:
+_Choice = TypeVar("_Choice", bound=enum.Enum)
+
+
+def parse_choice(kind: type[_Choice], text: str, key: str) -> _Choice:
+    """One value of an enumerated ini setting, or an error that names the key and the values."""
     try:
-        return SamTransform(text.strip().lower())
+        return kind(text.strip().lower())
     except ValueError:
-        valid = ", ".join(k.value for k in SamTransform)
+        valid = ", ".join(str(member.value) for member in kind)
         raise ConfigurationError(
-            f"invalid value {text!r} for ini cloud_stack_sam_transform: use one of {valid}"
+            f"invalid value {text!r} for ini {key}: use one of {valid}"
         ) from None
 
 
