@@ -23,7 +23,7 @@ import pytest
 from pytest_cloudstack import naming
 from pytest_cloudstack.connection import EMULATOR_REGION, Connection, remote_connection
 from pytest_cloudstack.environment import export_stack_name, pointed_at
-from pytest_cloudstack.errors import CloudStackError, DeployError, TemplateError
+from pytest_cloudstack.errors import CloudStackError, ConfigurationError, DeployError, TemplateError
 from pytest_cloudstack.responses import service_message
 from pytest_cloudstack.settings import Keep, LintMode, Settings, TargetKind
 from pytest_cloudstack.stack import Stack, describe_stack
@@ -102,6 +102,8 @@ class CloudStackRun:
             user = None if self.branch.in_ci else naming.current_user()
             self.name = naming.stack_name(settings.prefix, self.branch.branch, user)
         self.template_label = self._template_label()
+        if settings.upgrade_from:
+            self._check_upgrade_settings(settings.upgrade_from)
         self.connection = self._connect()
         self._start_lint()
         self._exit.enter_context(export_stack_name(self.name, settings.env_names))
@@ -110,6 +112,16 @@ class CloudStackRun:
 
             scope = f"{self.connection.endpoint_url or 'aws'}|{self.connection.profile}|{self.connection.region}"
             self._exit.enter_context(StackLock(self.name, scope))
+
+    def _check_upgrade_settings(self, ref: str) -> None:
+        from pytest_cloudstack.upgrade import resolve_ref
+
+        if self.settings.reuse:
+            raise ConfigurationError(
+                "--cloud-stack-upgrade-from deploys REF on a fresh stack, then updates it: it "
+                "cannot adopt an existing stack (--cloud-stack-reuse); use one or the other"
+            )
+        resolve_ref(self.settings.rootdir, ref)
 
     def _start_lint(self) -> None:
         """cfn-lint the configured template now, in a child: it overlaps collection."""
@@ -263,13 +275,17 @@ class CloudStackRun:
         if self._emulator is not None:
             self._emulator.wait_ready()  # started at configure; its import overlaps collection
         request = self._prepare()
+        previous = self._prepare_previous(request) if self.settings.upgrade_from else None
         if self.settings.target.kind is not TargetKind.LOCAL:
             from pytest_cloudstack.lease import StackLease
 
             # Across machines (the file lock covers this one); released after the teardown.
             ssm = self.connection.client("ssm", self._session)
             self._exit.enter_context(StackLease(ssm, self.name, self.run_id, self.write))
-        outcome = self._operations.deploy(request, reuse=self.settings.reuse)
+        if previous is not None:
+            self._deploy_previous(previous)
+        upgrading = previous is not None
+        outcome = self._operations.deploy(request, reuse=self.settings.reuse or upgrading)
         self.deploy_action, self.deploy_seconds = outcome.action, outcome.seconds
         self.write(f"stack {self.name} {outcome.action} in {outcome.seconds:.1f}s")
         description = describe_stack(
@@ -284,22 +300,98 @@ class CloudStackRun:
         from pytest_cloudstack.plan import plan
 
         request = self._prepare()
+        if self.settings.upgrade_from:
+            # What the update from REF would replace or delete, computed here: nothing deployed.
+            self._prepare_previous(request, report_only=True)
+            return
         plan(self._operations, request, self.write)
 
-    def _prepare(self) -> DeployRequest:
-        """Everything a deploy needs, checked, before the stack is touched."""
+    # -- the upgrade path (--cloud-stack-upgrade-from) -------------------------------------------
+
+    def _prepare_previous(
+        self, request: DeployRequest, report_only: bool = False
+    ) -> DeployRequest | None:
+        """REF's deploy request, after checking what updating it to ``request`` would destroy."""
+        import dataclasses
+
+        from pytest_cloudstack.upgrade import UpgradeError, check_upgrade, checkout
+
+        ref = self.settings.upgrade_from
+        assert ref is not None and self.connection is not None
+        source = self._template_source()
+        if not isinstance(source, Path):
+            raise ConfigurationError(
+                "--cloud-stack-upgrade-from needs a template file; the pytest_cloudstack_template "
+                "hook returned a mapping"
+            )
+        # The working tree's packaging state is what the session reports; REF's is transient.
+        kept = (self.retained, self.artifacts, self._operations)
+        with checkout(self.settings.rootdir, source, ref) as old:
+            if old.template is None:
+                self.write(
+                    f"upgrade from {ref}: the template does not exist there; nothing to check"
+                )
+                return None
+            settings = dataclasses.replace(
+                self.settings, rootdir=old.rootdir, template=old.template
+            )
+            try:
+                previous = self._prepare(old.template, settings)
+            except CloudStackError as error:
+                raise UpgradeError(
+                    f"the project as it is at {ref} ({old.commit[:7]}) cannot be deployed, so "
+                    f"there is nothing to upgrade from: {error}"
+                ) from None
+        self.retained, self.artifacts, self._operations = kept
+        check = check_upgrade(
+            _deployable(previous, self.connection.region),
+            _deployable(request, self.connection.region),
+            self.connection.region,
+            self.settings.stateful_types,
+            self.settings.allow_destroy,
+        )
+        for line in check.lines(f"{ref} ({old.commit[:7]})"):
+            self.write(line)
+        if not report_only:
+            check.raise_if_blocked(ref)
+        return previous
+
+    def _deploy_previous(self, previous: DeployRequest) -> None:
+        """Create the stack from REF's template and let the suite seed its data."""
+        assert self.connection is not None
+        ref = self.settings.upgrade_from
+        outcome = self._operations.deploy(previous, reuse=False)
+        self.write(f"stack {self.name} created from {ref} in {outcome.seconds:.1f}s; updating")
+        description = describe_stack(
+            self.connection, self._operations.cloudformation, outcome.stack_id, outcome.description
+        )
+        self.config.hook.pytest_cloudstack_before_upgrade(stack=Stack(description), ref=ref)
+
+    def _prepare(
+        self, source: Path | None = None, settings: Settings | None = None
+    ) -> DeployRequest:
+        """Everything a deploy needs, checked, before the stack is touched.
+
+        Without arguments: the session's template. With them: another version of the project
+        (REF's, for the upgrade path), which is not linted: only the working tree is gated.
+        """
         from pytest_cloudstack.deploy import DeployRequest, StackOperations, request_hash
         from pytest_cloudstack.template import load_template, resolve_parameters
 
         assert self.connection is not None
-        settings, hook = self.settings, self.config.hook
-        source = self._template_source()
-        template = load_template(source)
-        self._gate(source)
+        hook = self.config.hook
+        if source is None or settings is None:
+            settings, session_source = self.settings, self._template_source()
+            template = load_template(session_source)
+            self._gate(session_source)
+        else:
+            template = load_template(source)
         self.retained = retained_resources(template.body)
         parameters = dict(settings.parameters)
         hook.pytest_cloudstack_parameters(config=self.config, parameters=parameters)
         parameters.update(settings.parameter_overrides)
+        if settings is not self.settings:  # REF's template may declare fewer parameters
+            parameters = {k: v for k, v in parameters.items() if k in template.parameters()}
         parameters = resolve_parameters(template, parameters)
         user_tags = dict(settings.tags)
         hook.pytest_cloudstack_tags(config=self.config, tags=user_tags)
@@ -504,3 +596,17 @@ def _is_boto_error(error: BaseException) -> bool:
     from botocore.exceptions import BotoCoreError, ClientError
 
     return isinstance(error, BotoCoreError | ClientError)
+
+
+def _deployable(request: DeployRequest, region: str) -> dict[str, Any]:
+    """The body CloudFormation ends up with: packaged, and expanded where SAM is still to be."""
+    import json
+
+    from pytest_cloudstack.packaging.sam import SAM_TRANSFORM, transforms
+
+    body: dict[str, Any] = json.loads(request.template_body)
+    if SAM_TRANSFORM in transforms(body):
+        from pytest_cloudstack.packaging.sam import transform
+
+        body = transform(body, request.parameters, region, None)
+    return body

@@ -98,6 +98,9 @@ class Settings:
     force_delete: bool = False
     sweep_age: float | None = None  # seconds; set when --cloud-stack-sweep was given
     plan: bool = False
+    upgrade_from: str | None = None  # a git revision: deploy it first, then update to the tree
+    stateful_types: tuple[str, ...] = ()
+    allow_destroy: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -233,6 +236,25 @@ _OPTIONS: tuple[_Option, ...] = (
         ini_type="bool",
     ),
     _Option(
+        ("--cloud-stack-upgrade-from",),
+        "cloud_stack_upgrade_from",
+        "deploy the project as it is at git REF first, then update the stack to the working "
+        "tree, refusing updates that replace or delete stateful resources (e.g. origin/main)",
+        cli={"metavar": "REF"},
+    ),
+    _Option(
+        (),
+        "cloud_stack_stateful_types",
+        "more resource types whose replacement or deletion loses data, one per line",
+        ini_type="linelist",
+    ),
+    _Option(
+        (),
+        "cloud_stack_allow_destroy",
+        "logical IDs or resource types the upgrade check may replace or delete, one per line",
+        ini_type="linelist",
+    ),
+    _Option(
         ("--cloud-stack-sweep",),
         None,
         "delete the stacks pytest-cloudstack created that are older than AGE "
@@ -319,6 +341,9 @@ def resolve(config: pytest.Config, environ: Mapping[str, str] | None = None) -> 
         force_delete=bool(config.getini("cloud_stack_force_delete")),
         sweep_age=None if opt.cloud_stack_sweep is None else parse_age(opt.cloud_stack_sweep),
         plan=bool(opt.cloud_stack_plan),
+        upgrade_from=_first(opt.cloud_stack_upgrade_from, _ini(config, "cloud_stack_upgrade_from")),
+        stateful_types=tuple(_lines(config, "cloud_stack_stateful_types")),
+        allow_destroy=tuple(_lines(config, "cloud_stack_allow_destroy")),
     )
 
 
