@@ -283,7 +283,7 @@ class CloudStackRun:
             ssm = self.connection.client("ssm", self._session)
             self._exit.enter_context(StackLease(ssm, self.name, self.run_id, self.write))
         if previous is not None:
-            self._deploy_previous(previous)
+            self._deploy_previous(previous, request)
         upgrading = previous is not None
         outcome = self._operations.deploy(request, reuse=self.settings.reuse or upgrading)
         self.deploy_action, self.deploy_seconds = outcome.action, outcome.seconds
@@ -356,16 +356,34 @@ class CloudStackRun:
             check.raise_if_blocked(ref)
         return previous
 
-    def _deploy_previous(self, previous: DeployRequest) -> None:
-        """Create the stack from REF's template and let the suite seed its data."""
+    def _deploy_previous(self, previous: DeployRequest, request: DeployRequest) -> None:
+        """Create the stack from REF's template, let the suite seed its data, and on AWS ask
+        CloudFormation's change set too before the update to ``request``."""
         assert self.connection is not None
         ref = self.settings.upgrade_from
+        assert ref is not None
         outcome = self._operations.deploy(previous, reuse=False)
-        self.write(f"stack {self.name} created from {ref} in {outcome.seconds:.1f}s; updating")
+        self.write(f"stack {self.name} created from {ref} in {outcome.seconds:.1f}s")
         description = describe_stack(
             self.connection, self._operations.cloudformation, outcome.stack_id, outcome.description
         )
         self.config.hook.pytest_cloudstack_before_upgrade(stack=Stack(description), ref=ref)
+        if not self.connection.is_emulator:
+            # The service's own verdict for the real stack (emulators' change sets are not it).
+            import json
+
+            from pytest_cloudstack.plan import plan
+            from pytest_cloudstack.upgrade import cross_check
+
+            planned = plan(self._operations, request, self.write)
+            check = cross_check(
+                ((c.logical_id, c.resource_type, c.action, c.replacement) for c in planned),
+                json.loads(previous.template_body),
+                self.settings.stateful_types,
+                self.settings.allow_destroy,
+            )
+            check.raise_if_blocked(ref)
+        self.write(f"updating stack {self.name} to the working tree")
 
     def _prepare(
         self, source: Path | None = None, settings: Settings | None = None

@@ -75,6 +75,8 @@ class Change:
     def describe(self) -> str:
         if self.action == "delete":
             return f"{self.logical_id} ({self.resource_type}) would be deleted"
+        if self.old is None and self.new is None:
+            return f"{self.logical_id} ({self.resource_type}) would be replaced: {self.property}"
         return (
             f"{self.logical_id} ({self.resource_type}) would be replaced: {self.property} "
             f"changes from {_short(self.old)} to {_short(self.new)}"
@@ -120,10 +122,39 @@ def check_upgrade(
     allowed: Iterable[str] = (),
 ) -> UpgradeCheck:
     """Compare two deployable (packaged, transformed) bodies; see the module docstring."""
+    changes = tuple(_changes(old_body, new_body, region))
+    return UpgradeCheck(changes, _blocked(changes, old_body, stateful_types, allowed))
+
+
+def cross_check(
+    planned: Iterable[tuple[str, str, str, str]],
+    old_body: Mapping[str, Any],
+    stateful_types: Iterable[str] = (),
+    allowed: Iterable[str] = (),
+) -> UpgradeCheck:
+    """The same verdict from CloudFormation's change set on AWS: (logical ID, type, action,
+    replacement) of each change, as the service computed them for the real stack."""
+    changes = []
+    for logical_id, resource_type, action, replacement in planned:
+        if action == "Remove":
+            changes.append(Change(logical_id, resource_type, "delete"))
+        elif action == "Modify" and replacement == "True":
+            changes.append(
+                Change(logical_id, resource_type, "replace", "(CloudFormation's change set)")
+            )
+    found = tuple(changes)
+    return UpgradeCheck(found, _blocked(found, old_body, stateful_types, allowed))
+
+
+def _blocked(
+    changes: tuple[Change, ...],
+    old_body: Mapping[str, Any],
+    stateful_types: Iterable[str],
+    allowed: Iterable[str],
+) -> tuple[Change, ...]:
     stateful = STATEFUL_TYPES | set(stateful_types)
     allow = set(allowed)
-    changes = tuple(_changes(old_body, new_body, region))
-    blocked = tuple(
+    return tuple(
         change
         for change in changes
         if change.resource_type in stateful
@@ -131,7 +162,6 @@ def check_upgrade(
         and change.resource_type not in allow
         and not _kept(old_body, change)
     )
-    return UpgradeCheck(changes, blocked)
 
 
 def _changes(

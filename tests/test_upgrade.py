@@ -107,7 +107,8 @@ def test_an_added_resource_upgrades_and_the_seeded_data_survives(
     result.stdout.fnmatch_lines(
         [
             "*upgrade from main (*): no resource is replaced or deleted",
-            "*stack upgrade-main-* created from main in *; updating",
+            "*stack upgrade-main-* created from main in *",
+            "*updating stack upgrade-main-* to the working tree",
             "*stack upgrade-main-* updated in *",
         ]
     )
@@ -228,4 +229,56 @@ def test_a_template_new_on_this_branch_has_nothing_to_check(
     result.stdout.fnmatch_lines(
         ["*upgrade from main: the template does not exist there; nothing to check"]
     )
+    assert moto.live_stacks() == {}
+
+
+# On AWS the change set's own Replacement verdict is read too: here CloudFormation says the
+# table is replaced although no create-only property changed (a replacement the schemas can't
+# predict), injected into the real DescribeChangeSet answer at the botocore layer.
+SERVICE_SAYS_REPLACE = """\
+def pytest_cloudstack_boto_session(session):
+    def replace_orders(parsed, **kwargs):
+        changes = parsed.setdefault("Changes", [])
+        changes[:] = [
+            c for c in changes if c.get("ResourceChange", {}).get("LogicalResourceId") != "Orders"
+        ]
+        changes.append(
+            {
+                "Type": "Resource",
+                "ResourceChange": {
+                    "Action": "Modify",
+                    "LogicalResourceId": "Orders",
+                    "ResourceType": "AWS::DynamoDB::Table",
+                    "Replacement": "True",
+                    "Scope": ["Properties"],
+                },
+            }
+        )
+
+    session.events.register("after-call.cloudformation.DescribeChangeSet", replace_orders)
+"""
+
+
+def test_on_aws_the_change_set_replacement_is_cross_checked(
+    pytester: pytest.Pytester, moto: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The aws code path, pointed at moto_server through boto3's own AWS_ENDPOINT_URL.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto.url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    _repository(pytester)
+    pytester.makeconftest(SEED_AND_CHECK + "\n\n" + SERVICE_SAYS_REPLACE)
+    pytester.makefile(".yaml", template=TEMPLATE.format(key="id", extra=ARCHIVE))
+    result = pytester.runpytest_subprocess("--cloud-stack=aws", "--cloud-stack-upgrade-from=main")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*upgrade from main (*): no resource is replaced or deleted",
+            "*plan for stack upgrade-main-* (update):",
+            "*the upgrade from main would destroy data*",
+            "*Orders (AWS::DynamoDB::Table) would be replaced: (CloudFormation's change set)",
+        ]
+    )
+    # REF's stack was created, then deleted at the end of the session; the update never ran.
     assert moto.live_stacks() == {}
