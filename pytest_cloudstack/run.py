@@ -163,7 +163,9 @@ class CloudStackRun:
             from pytest_cloudstack.local.process import EmulatorProcess
 
             region = settings.region or EMULATOR_REGION
-            emulator = self._exit.enter_context(EmulatorProcess(settings.local_packages))
+            emulator = self._exit.enter_context(
+                EmulatorProcess(settings.local_packages, warm=settings.warm_start)
+            )
             self._emulator = emulator
             self._exit.enter_context(pointed_at(emulator.url, region))
             return Connection("local", region, emulator.url, None, on_session)
@@ -591,6 +593,8 @@ class CloudStackRun:
                 f"{self.deploy_action} in {self.deploy_seconds:.1f}s; "
                 f"{len(self.stack.resources) if self.stack else 0} resources"
             )
+        if self._emulator is not None and self._emulator.start_kind:
+            lines.append(f"local emulator: {self._emulator.start_kind}")
         total, uploaded = self.artifacts
         if total:
             lines.append(f"artifacts: {uploaded} uploaded, {total - uploaded} reused")

@@ -98,6 +98,7 @@ class Settings:
     force_delete: bool = False
     sweep_age: float | None = None  # seconds; set when --cloud-stack-sweep was given
     plan: bool = False
+    warm_start: bool = False  # local: fork the emulator from a pre-imported warm parent
     upgrade_from: str | None = None  # a git revision: deploy it first, then update to the tree
     stateful_types: tuple[str, ...] = ()
     allow_destroy: tuple[str, ...] = ()
@@ -231,6 +232,12 @@ _OPTIONS: tuple[_Option, ...] = (
     ),
     _Option(
         (),
+        "cloud_stack_local_warm_start",
+        "local target: fork the emulator from a warm parent that has moto imported: auto "
+        "(default: on, except in CI), true, false (env $CLOUD_STACK_WARM_START wins)",
+    ),
+    _Option(
+        (),
         "cloud_stack_force_delete",
         "true: when a delete ends in DELETE_FAILED, force it and list what was left behind",
         ini_type="bool",
@@ -341,6 +348,7 @@ def resolve(config: pytest.Config, environ: Mapping[str, str] | None = None) -> 
         force_delete=bool(config.getini("cloud_stack_force_delete")),
         sweep_age=None if opt.cloud_stack_sweep is None else parse_age(opt.cloud_stack_sweep),
         plan=bool(opt.cloud_stack_plan),
+        warm_start=parse_warm_start(env, _ini(config, "cloud_stack_local_warm_start")),
         upgrade_from=_first(opt.cloud_stack_upgrade_from, _ini(config, "cloud_stack_upgrade_from")),
         stateful_types=tuple(_lines(config, "cloud_stack_stateful_types")),
         allow_destroy=tuple(_lines(config, "cloud_stack_allow_destroy")),
@@ -396,6 +404,19 @@ def parse_choice(kind: type[_Choice], text: str, key: str) -> _Choice:
         raise ConfigurationError(
             f"invalid value {text!r} for ini {key}: use one of {valid}"
         ) from None
+
+
+def parse_warm_start(env: Mapping[str, str], ini: str | None) -> bool:
+    """``CLOUD_STACK_WARM_START`` (0/1), then ini ``auto``/``true``/``false``; auto: not in CI."""
+    switch = env.get("CLOUD_STACK_WARM_START", "").strip().lower()
+    if switch:
+        return switch not in ("0", "false", "no", "off")
+    value = (ini or "auto").strip().lower()
+    if value not in ("auto", "true", "false"):
+        raise ConfigurationError(
+            f"invalid value {ini!r} for ini cloud_stack_local_warm_start: use auto, true or false"
+        )
+    return value == "true" or (value == "auto" and not env.get("CI"))
 
 
 _AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
