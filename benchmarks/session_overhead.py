@@ -1,13 +1,22 @@
-"""Session overhead of ``--cloud-stack=local`` against doing the same lifecycle by hand.
+"""A trivial ``--cloud-stack=local`` session against what users write instead, interleaved.
 
-Reports medians over repeated runs, on the orders example:
+Every variant deploys ``examples/orders/template.yaml``, runs the same trivial test (the stack is
+``CREATE_COMPLETE``) and deletes the stack; each round runs every variant once, in a rotating
+order, so that machine noise hits all of them alike:
 
-(a) pytest-cloudstack's session overhead on ``local``: wall time of
-    ``pytest examples/orders --cloud-stack`` minus the tests' own call time;
-(b) the same lifecycle by hand: start ``moto_server``, ``aws cloudformation deploy``,
-    ``describe-stacks``, ``delete-stack``, ``wait stack-delete-complete``, stop the server;
-(c) ``pytest --collect-only`` on the example without ``--cloud-stack``, plugin installed vs
-    ``-p no:cloudstack``: what installing the plugin costs runs that don't use it.
+- ``plugin``: ``pytest --cloud-stack=local`` (emulator child, deploy, test, teardown);
+- ``mock_aws``: a session fixture in a conftest, ``moto.mock_aws()`` around ``create_stack``;
+- ``moto_server``: a session fixture that starts ``moto_server`` as a subprocess;
+- ``by_hand``: ``moto_server`` and the AWS CLI: ``deploy``, ``describe-stacks``,
+  ``delete-stack``, ``wait stack-delete-complete``.
+
+Then collection without ``--cloud-stack`` (cold template cache every run): the example's tests
+with the plugin installed vs ``-p no:cloudstack`` (in a copy of the example whose ini has no
+``cloud_stack_*`` keys, so that pytest without the plugin does not stop on unknown options).
+
+Each run must exit 0 having passed (or collected) the same number of tests as the others of its
+figure; otherwise the script refuses to print the figure. Reported: medians, and per-round ratios
+(median, min, max).
 
 Run: ``python benchmarks/session_overhead.py [--repeat 5]``. awscli is a benchmark-only tool: the
 script uses ``aws`` from PATH, or installs awscli into ``benchmarks/.cache/awscli`` once.
@@ -17,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -31,41 +41,115 @@ from _moto import moto_server
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "orders"
 CACHE = REPO / "benchmarks" / ".cache"
+REGION = "us-east-1"
+ENV = {
+    **os.environ,
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+}
+
+PLUGIN_TEST = """\
+def test_stack(cloud_stack):
+    stack = cloud_stack.client("cloudformation").describe_stacks(StackName=cloud_stack.name)
+    assert stack["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+"""
+
+PEER_TEST = """\
+def test_stack(stack):
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+"""
+
+# What a user writes without the plugin: deploy in a session fixture, delete at the end.
+_DEPLOY = """\
+    cloudformation = boto3.client("cloudformation", region_name="us-east-1", **where)
+    cloudformation.create_stack(
+        StackName="peer",
+        TemplateBody=open("template.yaml").read(),
+        Parameters=[{"ParameterKey": "Stage", "ParameterValue": "test"}],
+        Capabilities=["CAPABILITY_IAM"],
+    )
+    cloudformation.get_waiter("stack_create_complete").wait(
+        StackName="peer", WaiterConfig={"Delay": 1}
+    )
+    yield cloudformation.describe_stacks(StackName="peer")["Stacks"][0]
+    cloudformation.delete_stack(StackName="peer")
+"""
+
+MOCK_AWS_CONFTEST = f"""\
+import boto3
+import pytest
+from moto import mock_aws
 
 
-def median_of(repeat: int, measure: Callable[[], float]) -> tuple[float, list[float]]:
-    samples = [measure() for _ in range(repeat)]
-    return statistics.median(samples), samples
+@pytest.fixture(scope="session")
+def stack():
+    where = {{}}
+    with mock_aws():
+        yield from _deploy(where)
 
 
-def plugin_session_overhead() -> float:
-    with tempfile.TemporaryDirectory() as tmp:
-        call_file = Path(tmp) / "call-time"
-        env = {
-            **os.environ,
-            "BENCH_CALL_TIME_FILE": str(call_file),
-            "PYTHONPATH": str(REPO / "benchmarks"),
-        }
-        started = time.perf_counter()
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                str(EXAMPLE),
-                "--cloud-stack",
-                "-q",
-                "-p",
-                "_call_time",
-                "-p",
-                "no:cacheprovider",
-            ],
-            check=True,
-            env=env,
-            stdout=subprocess.DEVNULL,
-        )
-        wall = time.perf_counter() - started
-        return wall - float(call_file.read_text())
+def _deploy(where):
+{_DEPLOY}"""
+
+MOTO_SERVER_CONFTEST = f"""\
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import boto3
+import pytest
+
+
+@pytest.fixture(scope="session")
+def stack():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{{port}}"
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(url + "/moto-api/", timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield from _deploy({{"endpoint_url": url}})
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def _deploy(where):
+{_DEPLOY}"""
+
+
+def _project(root: Path, name: str, files: dict[str, str]) -> Path:
+    folder = root / name
+    folder.mkdir()
+    shutil.copy(EXAMPLE / "template.yaml", folder / "template.yaml")
+    for file_name, text in files.items():
+        (folder / file_name).write_text(text)
+    return folder
+
+
+def _pytest(folder: Path, *args: str, env: dict[str, str] | None = None) -> tuple[float, str]:
+    """Wall time and the outcome (exit code, last count) of one pytest run in ``folder``."""
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args]
+    started = time.perf_counter()
+    done = subprocess.run(
+        command, cwd=folder, env=env or ENV, capture_output=True, text=True, check=False
+    )
+    wall = time.perf_counter() - started
+    counts = re.findall(r"(\d+ (?:passed|tests? collected))", done.stdout)
+    return wall, f"exit {done.returncode}, {counts[-1] if counts else 'nothing counted'}"
 
 
 def find_aws() -> str:
@@ -80,30 +164,23 @@ def find_aws() -> str:
     return str(aws)
 
 
-def by_hand_lifecycle(aws: str) -> float:
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
+def by_hand(aws: str) -> tuple[float, str]:
     started = time.perf_counter()
     with moto_server() as url:
-        common = ["--endpoint-url", url, "--region", "us-east-1"]
+        common = ["--endpoint-url", url, "--region", REGION]
 
         def cloudformation(*args: str) -> None:
             subprocess.run(
                 [aws, "cloudformation", *args, *common],
                 check=True,
-                env=env,
+                env=ENV,
                 stdout=subprocess.DEVNULL,
             )
 
-        template = str(EXAMPLE / "template.yaml")
         cloudformation(
             "deploy",
             "--template-file",
-            template,
+            str(EXAMPLE / "template.yaml"),
             "--stack-name",
             "by-hand",
             "--capabilities",
@@ -112,27 +189,40 @@ def by_hand_lifecycle(aws: str) -> float:
         cloudformation("describe-stacks", "--stack-name", "by-hand")
         cloudformation("delete-stack", "--stack-name", "by-hand")
         cloudformation("wait", "stack-delete-complete", "--stack-name", "by-hand")
-    return time.perf_counter() - started
+    return time.perf_counter() - started, "exit 0, by hand"
 
 
-def collection_time(*extra: str) -> float:
-    started = time.perf_counter()
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            str(EXAMPLE),
-            "--collect-only",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            *extra,
-        ],
-        check=False,
-        stdout=subprocess.DEVNULL,
+def interleaved(
+    variants: dict[str, Callable[[], tuple[float, str]]], repeat: int, same_across: bool = False
+) -> dict[str, list[float]]:
+    """``repeat`` rounds of every variant in rotating order; refuses mismatched outcomes.
+
+    Every run of a variant must have the same outcome (exit 0, same count); with
+    ``same_across``, every variant must have the same outcome as the others too.
+    """
+    walls: dict[str, list[float]] = {name: [] for name in variants}
+    outcomes: dict[str, set[str]] = {name: set() for name in variants}
+    names = list(variants)
+    for round_number in range(repeat):
+        shift = round_number % len(names)
+        for name in names[shift:] + names[:shift]:
+            wall, outcome = variants[name]()
+            walls[name].append(wall)
+            outcomes[name].add(outcome)
+    for name, seen in outcomes.items():
+        if len(seen) != 1 or not next(iter(seen)).startswith("exit 0"):
+            raise SystemExit(f"{name}: the runs did not all do the same work: {sorted(seen)}")
+    if same_across and len(set().union(*outcomes.values())) != 1:
+        raise SystemExit(f"the variants did not do the same work: {outcomes}")
+    return walls
+
+
+def _ratios(walls: dict[str, list[float]], ours: str, peer: str) -> str:
+    ratios = [a / b for a, b in zip(walls[ours], walls[peer], strict=True)]
+    return (
+        f"{ours}/{peer} per round: median {statistics.median(ratios):.2f}, "
+        f"min {min(ratios):.2f}, max {max(ratios):.2f}"
     )
-    return time.perf_counter() - started
 
 
 def main() -> None:
@@ -140,33 +230,63 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     aws = find_aws()
+    with tempfile.TemporaryDirectory(prefix="overhead-bench-") as tmp:
+        root = Path(tmp)
+        ini = "[pytest]\ncloud_stack_parameters = Stage=test\ncloud_stack_prefix = bench\n"
+        ours = _project(root, "plugin", {"test_stack.py": PLUGIN_TEST, "pytest.ini": ini})
+        mock = _project(
+            root, "mock", {"test_stack.py": PEER_TEST, "conftest.py": MOCK_AWS_CONFTEST}
+        )
+        server = _project(
+            root, "server", {"test_stack.py": PEER_TEST, "conftest.py": MOTO_SERVER_CONFTEST}
+        )
+        for folder in (mock, server):
+            (folder / "pytest.ini").write_text("[pytest]\n")
+        sessions = interleaved(
+            {
+                "plugin": lambda: _pytest(ours, "--cloud-stack=local"),
+                "mock_aws": lambda: _pytest(mock, "-p", "no:cloudstack"),
+                "moto_server": lambda: _pytest(server, "-p", "no:cloudstack"),
+                "by_hand": lambda: by_hand(aws),
+            },
+            args.repeat,
+        )
+        print(
+            f"trivial session on examples/orders/template.yaml, {args.repeat} interleaved rounds:"
+        )
+        for name, samples in sessions.items():
+            print(
+                f"    {name:12} median {statistics.median(samples):5.2f} s  "
+                f"samples {[round(s, 2) for s in samples]}"
+            )
+        for peer in ("by_hand", "mock_aws", "moto_server"):
+            print(f"    {_ratios(sessions, 'plugin', peer)}")
 
-    plugin, plugin_samples = median_of(args.repeat, plugin_session_overhead)
-    by_hand, hand_samples = median_of(args.repeat, lambda: by_hand_lifecycle(aws))
-    # Interleave the two collection variants so that machine noise hits both alike.
-    with_plugin: list[float] = []
-    without_plugin: list[float] = []
-    for _ in range(max(args.repeat, 5) * 2):
-        with_plugin.append(collection_time())
-        without_plugin.append(collection_time("-p", "no:cloudstack"))
+        # Collection without --cloud-stack: the example's tests, no cloud_stack_* ini keys.
+        plain = root / "collect"
+        shutil.copytree(EXAMPLE, plain, ignore=shutil.ignore_patterns("pytest.ini", "__pycache__"))
+        (plain / "pytest.ini").write_text("[pytest]\n")
 
-    collect_with = statistics.median(with_plugin)
-    collect_without = statistics.median(without_plugin)
-    print(f"runs per figure: {args.repeat} (collection: {len(with_plugin)})")
-    print(
-        f"(a) plugin session overhead, local target:  median {plugin:6.2f} s  "
-        f"samples {[round(s, 2) for s in plugin_samples]}"
-    )
-    print(
-        f"(b) same lifecycle by hand (moto_server + aws cli): median {by_hand:6.2f} s  "
-        f"samples {[round(s, 2) for s in hand_samples]}"
-    )
-    print(f"    ratio (a)/(b): {plugin / by_hand:.2f}  (target <= 0.5)")
-    print(
-        f"(c) collection without --cloud-stack: plugin {collect_with * 1000:.0f} ms, "
-        f"-p no:cloudstack {collect_without * 1000:.0f} ms, "
-        f"difference {(collect_with - collect_without) * 1000:+.0f} ms (target within 20 ms)"
-    )
+        def collect(*extra: str) -> tuple[float, str]:
+            cold = tempfile.mkdtemp(prefix="cold-cache-", dir=root)  # no cached resource list
+            return _pytest(plain, "--collect-only", *extra, env={**ENV, "XDG_CACHE_HOME": cold})
+
+        collection = interleaved(
+            {"installed": collect, "no_plugin": lambda: collect("-p", "no:cloudstack")},
+            max(args.repeat, 5) * 2,
+            same_across=True,
+        )
+        deltas = [
+            (a - b) * 1000
+            for a, b in zip(collection["installed"], collection["no_plugin"], strict=True)
+        ]
+        print(
+            f"collection without --cloud-stack, cold template cache, {len(deltas)} rounds: "
+            f"installed {statistics.median(collection['installed']) * 1000:.0f} ms, "
+            f"-p no:cloudstack {statistics.median(collection['no_plugin']) * 1000:.0f} ms; "
+            f"difference per round median {statistics.median(deltas):+.0f} ms "
+            f"(min {min(deltas):+.0f}, max {max(deltas):+.0f}; target <= +20 ms)"
+        )
 
 
 if __name__ == "__main__":

@@ -33,6 +33,11 @@ def pytest_cloudstack_boto_session(session: boto3.session.Session) -> None:
     """Called for every boto3 Session the plugin creates: register botocore event handlers here."""
 
 
+def pytest_cloudstack_before_upgrade(stack: Stack, ref: str) -> None:
+    """``--cloud-stack-upgrade-from``: the stack runs REF's template; seed the data that the
+    tests should still find after the update to the working tree."""
+
+
 def pytest_cloudstack_deployed(stack: Stack) -> None:
     """The stack is deployed and about to be used by tests: seed data here."""
 

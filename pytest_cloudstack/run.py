@@ -23,13 +23,14 @@ import pytest
 from pytest_cloudstack import naming
 from pytest_cloudstack.connection import EMULATOR_REGION, Connection, remote_connection
 from pytest_cloudstack.environment import export_stack_name, pointed_at
-from pytest_cloudstack.errors import CloudStackError, DeployError, TemplateError
+from pytest_cloudstack.errors import CloudStackError, ConfigurationError, DeployError, TemplateError
 from pytest_cloudstack.responses import boto_errors, service_message
-from pytest_cloudstack.settings import Keep, Settings, TargetKind
+from pytest_cloudstack.settings import Keep, LintMode, Settings, TargetKind
 from pytest_cloudstack.stack import Stack, describe_stack
 
 if TYPE_CHECKING:
     from pytest_cloudstack.deploy import DeployRequest
+    from pytest_cloudstack.lint import LintJob
 
 Writer = Callable[[str], None]
 
@@ -74,6 +75,7 @@ class CloudStackRun:
         self._operations: Any = None
         self._session: Any = None
         self._emulator: Any = None
+        self._lint: LintJob | None = None
         self._exit = contextlib.ExitStack()
 
     # -- configure time -------------------------------------------------------------------------
@@ -104,13 +106,55 @@ class CloudStackRun:
             user = None if self.branch.in_ci else naming.current_user()
             self.name = naming.stack_name(settings.prefix, self.branch.branch, user)
         self.template_label = self._template_label()
+        if settings.upgrade_from:
+            self._check_upgrade_settings(settings.upgrade_from)
         self.connection = self._connect()
+        self._start_lint()
         self._exit.enter_context(export_stack_name(self.name, settings.env_names))
         if settings.target.kind is not TargetKind.LOCAL:
             from pytest_cloudstack.locking import StackLock
 
             scope = f"{self.connection.endpoint_url or 'aws'}|{self.connection.profile}|{self.connection.region}"
             self._exit.enter_context(StackLock(self.name, scope))
+
+    def _check_upgrade_settings(self, ref: str) -> None:
+        from pytest_cloudstack.upgrade import resolve_ref
+
+        if self.settings.reuse:
+            raise ConfigurationError(
+                "--cloud-stack-upgrade-from deploys REF on a fresh stack, then updates it: it "
+                "cannot adopt an existing stack (--cloud-stack-reuse); use one or the other"
+            )
+        resolve_ref(self.settings.rootdir, ref)
+
+    def _start_lint(self) -> None:
+        """cfn-lint the configured template now, in a child: it overlaps collection."""
+        from pytest_cloudstack.lint import LintJob
+        from pytest_cloudstack.template import find_default_template
+
+        assert self.connection is not None
+        if self.settings.lint is LintMode.OFF:
+            return
+        path = self.settings.template or find_default_template(self.settings.rootdir)
+        if path is not None:
+            job = LintJob(path, self.connection.region, self.settings.rootdir).start()
+            self._lint = job
+            self._exit.callback(job.cancel)
+
+    def _gate(self, source: Path | dict[str, Any]) -> None:
+        """Stop on cfn-lint's errors (and warnings, if asked) before anything is packaged."""
+        from pytest_cloudstack.lint import apply_gate, lint_template
+
+        assert self.connection is not None
+        if self.settings.lint is LintMode.OFF:
+            return
+        verdict = lint_template(source, self.connection.region, self.settings.rootdir, self._lint)
+        label = "(template from the hook)"
+        if isinstance(source, Path):
+            label = str(source)
+            with contextlib.suppress(ValueError):
+                label = str(source.relative_to(self.settings.rootdir))
+        apply_gate(verdict, self.settings.lint, label, self.write)
 
     def _connect(self) -> Connection:
         settings = self.settings
@@ -123,7 +167,9 @@ class CloudStackRun:
             from pytest_cloudstack.local.process import EmulatorProcess
 
             region = settings.region or EMULATOR_REGION
-            emulator = self._exit.enter_context(EmulatorProcess(settings.local_packages))
+            emulator = self._exit.enter_context(
+                EmulatorProcess(settings.local_packages, warm=settings.warm_start)
+            )
             self._emulator = emulator
             self._exit.enter_context(pointed_at(emulator.url, region))
             return Connection("local", region, emulator.url, None, on_session)
@@ -248,6 +294,7 @@ class CloudStackRun:
         if self._emulator is not None:
             self._emulator.wait_ready()  # started at configure; its import overlaps collection
         request = self._prepare()
+        previous = self._prepare_previous(request) if self.settings.upgrade_from else None
         if self.settings.target.kind is not TargetKind.LOCAL:
             from pytest_cloudstack.lease import StackLease
 
@@ -255,7 +302,10 @@ class CloudStackRun:
             ssm = self.connection.client("ssm", self._session)
             lease = self._exit.enter_context(StackLease(ssm, self.name, self.run_id, self.write))
             self._operations.orphaned_run = lease.orphaned_run
-        outcome = self._operations.deploy(request, reuse=self.settings.reuse)
+        if previous is not None:
+            self._deploy_previous(previous, request)
+        upgrading = previous is not None
+        outcome = self._operations.deploy(request, reuse=self.settings.reuse or upgrading)
         self.deploy_action, self.deploy_seconds = outcome.action, outcome.seconds
         self.write(f"stack {self.name} {outcome.action} in {outcome.seconds:.1f}s")
         description = describe_stack(
@@ -270,20 +320,116 @@ class CloudStackRun:
         from pytest_cloudstack.plan import plan
 
         request = self._prepare()
+        if self.settings.upgrade_from:
+            # What the update from REF would replace or delete, computed here: nothing deployed.
+            self._prepare_previous(request, report_only=True)
+            return
         plan(self._operations, request, self.write)
 
-    def _prepare(self) -> DeployRequest:
-        """Everything a deploy needs, checked, before the stack is touched."""
+    # -- the upgrade path (--cloud-stack-upgrade-from) -------------------------------------------
+
+    def _prepare_previous(
+        self, request: DeployRequest, report_only: bool = False
+    ) -> DeployRequest | None:
+        """REF's deploy request, after checking what updating it to ``request`` would destroy."""
+        import dataclasses
+
+        from pytest_cloudstack.upgrade import UpgradeError, check_upgrade, checkout
+
+        ref = self.settings.upgrade_from
+        assert ref is not None and self.connection is not None
+        source = self._template_source()
+        if not isinstance(source, Path):
+            raise ConfigurationError(
+                "--cloud-stack-upgrade-from needs a template file; the pytest_cloudstack_template "
+                "hook returned a mapping"
+            )
+        # The working tree's packaging state is what the session reports; REF's is transient.
+        kept = (self.retained, self.artifacts, self._operations)
+        with checkout(self.settings.rootdir, source, ref) as old:
+            if old.template is None:
+                self.write(
+                    f"upgrade from {ref}: the template does not exist there; nothing to check"
+                )
+                return None
+            settings = dataclasses.replace(
+                self.settings, rootdir=old.rootdir, template=old.template
+            )
+            try:
+                previous = self._prepare(old.template, settings)
+            except CloudStackError as error:
+                raise UpgradeError(
+                    f"the project as it is at {ref} ({old.commit[:7]}) cannot be deployed, so "
+                    f"there is nothing to upgrade from: {error}"
+                ) from None
+        self.retained, self.artifacts, self._operations = kept
+        check = check_upgrade(
+            _deployable(previous, self.connection.region),
+            _deployable(request, self.connection.region),
+            self.connection.region,
+            self.settings.stateful_types,
+            self.settings.allow_destroy,
+        )
+        for line in check.lines(f"{ref} ({old.commit[:7]})"):
+            self.write(line)
+        if not report_only:
+            check.raise_if_blocked(ref)
+        return previous
+
+    def _deploy_previous(self, previous: DeployRequest, request: DeployRequest) -> None:
+        """Create the stack from REF's template, let the suite seed its data, and on AWS ask
+        CloudFormation's change set too before the update to ``request``."""
+        assert self.connection is not None
+        ref = self.settings.upgrade_from
+        assert ref is not None
+        outcome = self._operations.deploy(previous, reuse=False)
+        self.write(f"stack {self.name} created from {ref} in {outcome.seconds:.1f}s")
+        description = describe_stack(
+            self.connection, self._operations.cloudformation, outcome.stack_id, outcome.description
+        )
+        self.config.hook.pytest_cloudstack_before_upgrade(stack=Stack(description), ref=ref)
+        if not self.connection.is_emulator:
+            # The service's own verdict for the real stack (emulators' change sets are not it).
+            import json
+
+            from pytest_cloudstack.plan import plan
+            from pytest_cloudstack.upgrade import cross_check
+
+            planned = plan(self._operations, request, self.write)
+            check = cross_check(
+                ((c.logical_id, c.resource_type, c.action, c.replacement) for c in planned),
+                json.loads(previous.template_body),
+                self.settings.stateful_types,
+                self.settings.allow_destroy,
+            )
+            check.raise_if_blocked(ref)
+        self.write(f"updating stack {self.name} to the working tree")
+
+    def _prepare(
+        self, source: Path | None = None, settings: Settings | None = None
+    ) -> DeployRequest:
+        """Everything a deploy needs, checked, before the stack is touched.
+
+        Without arguments: the session's template. With them: another version of the project
+        (REF's, for the upgrade path), which is not linted: only the working tree is gated.
+        """
         from pytest_cloudstack.deploy import DeployRequest, StackOperations, request_hash
         from pytest_cloudstack.template import load_template, resolve_parameters
 
         assert self.connection is not None
-        settings, hook = self.settings, self.config.hook
-        template = load_template(self._template_source())
+        hook = self.config.hook
+        if source is None or settings is None:
+            settings, session_source = self.settings, self._template_source()
+            template = load_template(session_source)
+            self._gate(session_source)
+        else:
+            template = load_template(source)
         self.retained = retained_resources(template.body)
         parameters = dict(settings.parameters)
         hook.pytest_cloudstack_parameters(config=self.config, parameters=parameters)
         parameters.update(settings.parameter_overrides)
+        if settings is not self.settings:  # REF's template may declare fewer parameters
+            parameters = {k: v for k, v in parameters.items() if k in template.parameters()}
         parameters = resolve_parameters(template, parameters)
         user_tags = dict(settings.tags)
         hook.pytest_cloudstack_tags(config=self.config, tags=user_tags)
@@ -507,6 +653,8 @@ class CloudStackRun:
                 f"{self.deploy_action} in {self.deploy_seconds:.1f}s; "
                 f"{len(self.stack.resources) if self.stack else 0} resources"
             )
+        if self._emulator is not None and self._emulator.start_kind:
+            lines.append(f"local emulator: {self._emulator.start_kind}")
         total, uploaded = self.artifacts
         if total:
             lines.append(f"artifacts: {uploaded} uploaded, {total - uploaded} reused")
@@ -549,3 +697,17 @@ def _user_traceback(error: BaseException) -> str:
 
 def _is_boto_error(error: BaseException) -> bool:
     return isinstance(error, boto_errors())
+
+
+def _deployable(request: DeployRequest, region: str) -> dict[str, Any]:
+    """The body CloudFormation ends up with: packaged, and expanded where SAM is still to be."""
+    import json
+
+    from pytest_cloudstack.packaging.sam import SAM_TRANSFORM, transforms
+
+    body: dict[str, Any] = json.loads(request.template_body)
+    if SAM_TRANSFORM in transforms(body):
+        from pytest_cloudstack.packaging.sam import transform
+
+        body = transform(body, request.parameters, region, None)
+    return body

@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import pytest
@@ -42,6 +42,14 @@ class SamTransform(enum.Enum):
     AUTO = "auto"
     CLIENT = "client"
     SERVICE = "service"
+
+
+class LintMode(enum.Enum):
+    """ini ``cloud_stack_lint``: which cfn-lint findings stop the run before the deploy."""
+
+    ERRORS = "errors"
+    WARNINGS = "warnings"
+    OFF = "off"
 
 
 class TargetKind(enum.Enum):
@@ -85,10 +93,15 @@ class Settings:
     auto_fixtures: bool = True
     artifact_bucket: str | None = None
     sam_transform: SamTransform = SamTransform.AUTO
+    lint: LintMode = LintMode.ERRORS
     local_packages: tuple[str, ...] = ()
     force_delete: bool = False
     sweep_age: float | None = None  # seconds; set when --cloud-stack-sweep was given
     plan: bool = False
+    warm_start: bool = False  # local: fork the emulator from a pre-imported warm parent
+    upgrade_from: str | None = None  # a git revision: deploy it first, then update to the tree
+    stateful_types: tuple[str, ...] = ()
+    allow_destroy: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -206,6 +219,12 @@ _OPTIONS: tuple[_Option, ...] = (
     ),
     _Option(
         (),
+        "cloud_stack_lint",
+        "the cfn-lint template gate: errors (default: stop on errors, show warnings), "
+        "warnings (stop on both), off",
+    ),
+    _Option(
+        (),
         "cloud_stack_local_packages",
         "host packages that Lambda handlers run on the local target may import, one per line "
         "(default: none beyond boto3)",
@@ -213,9 +232,34 @@ _OPTIONS: tuple[_Option, ...] = (
     ),
     _Option(
         (),
+        "cloud_stack_local_warm_start",
+        "local target: fork the emulator from a warm parent that has moto imported: auto "
+        "(default: on, except in CI), true, false (env $CLOUD_STACK_WARM_START wins)",
+    ),
+    _Option(
+        (),
         "cloud_stack_force_delete",
         "true: when a delete ends in DELETE_FAILED, force it and list what was left behind",
         ini_type="bool",
+    ),
+    _Option(
+        ("--cloud-stack-upgrade-from",),
+        "cloud_stack_upgrade_from",
+        "deploy the project as it is at git REF first, then update the stack to the working "
+        "tree, refusing updates that replace or delete stateful resources (e.g. origin/main)",
+        cli={"metavar": "REF"},
+    ),
+    _Option(
+        (),
+        "cloud_stack_stateful_types",
+        "more resource types whose replacement or deletion loses data, one per line",
+        ini_type="linelist",
+    ),
+    _Option(
+        (),
+        "cloud_stack_allow_destroy",
+        "logical IDs or resource types the upgrade check may replace or delete, one per line",
+        ini_type="linelist",
     ),
     _Option(
         ("--cloud-stack-sweep",),
@@ -292,11 +336,22 @@ def resolve(config: pytest.Config, environ: Mapping[str, str] | None = None) -> 
         rootdir=rootdir,
         auto_fixtures=_ini_bool(config, "cloud_stack_auto_fixtures"),
         artifact_bucket=_ini(config, "cloud_stack_artifact_bucket"),
-        sam_transform=parse_sam_transform(_ini(config, "cloud_stack_sam_transform") or "auto"),
+        sam_transform=parse_choice(
+            SamTransform,
+            _ini(config, "cloud_stack_sam_transform") or "auto",
+            "cloud_stack_sam_transform",
+        ),
+        lint=parse_choice(
+            LintMode, _ini(config, "cloud_stack_lint") or "errors", "cloud_stack_lint"
+        ),
         local_packages=tuple(_lines(config, "cloud_stack_local_packages")),
         force_delete=_ini_bool(config, "cloud_stack_force_delete"),
         sweep_age=None if opt.cloud_stack_sweep is None else parse_age(opt.cloud_stack_sweep),
         plan=bool(opt.cloud_stack_plan),
+        warm_start=parse_warm_start(env, _ini(config, "cloud_stack_local_warm_start")),
+        upgrade_from=_first(opt.cloud_stack_upgrade_from, _ini(config, "cloud_stack_upgrade_from")),
+        stateful_types=tuple(_lines(config, "cloud_stack_stateful_types")),
+        allow_destroy=tuple(_lines(config, "cloud_stack_allow_destroy")),
     )
 
 
@@ -337,14 +392,31 @@ def parse_keep(text: str) -> Keep:
         ) from None
 
 
-def parse_sam_transform(text: str) -> SamTransform:
+_Choice = TypeVar("_Choice", bound=enum.Enum)
+
+
+def parse_choice(kind: type[_Choice], text: str, key: str) -> _Choice:
+    """One value of an enumerated ini setting, or an error that names the key and the values."""
     try:
-        return SamTransform(text.strip().lower())
+        return kind(text.strip().lower())
     except ValueError:
-        valid = ", ".join(k.value for k in SamTransform)
+        valid = ", ".join(str(member.value) for member in kind)
         raise ConfigurationError(
-            f"invalid value {text!r} for ini cloud_stack_sam_transform: use one of {valid}"
+            f"invalid value {text!r} for ini {key}: use one of {valid}"
         ) from None
+
+
+def parse_warm_start(env: Mapping[str, str], ini: str | None) -> bool:
+    """``CLOUD_STACK_WARM_START`` (0/1), then ini ``auto``/``true``/``false``; auto: not in CI."""
+    switch = env.get("CLOUD_STACK_WARM_START", "").strip().lower()
+    if switch:
+        return switch not in ("0", "false", "no", "off")
+    value = (ini or "auto").strip().lower()
+    if value not in ("auto", "true", "false"):
+        raise ConfigurationError(
+            f"invalid value {ini!r} for ini cloud_stack_local_warm_start: use auto, true or false"
+        )
+    return value == "true" or (value == "auto" and not env.get("CI"))
 
 
 _AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

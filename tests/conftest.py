@@ -101,6 +101,9 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
         if name.startswith(("AWS_", "CLOUD_STACK_")) or name in _CI_VARIABLES:
             monkeypatch.delenv(name)
     monkeypatch.setenv("CLOUD_STACK_BRANCH", "main")
+    # Warm emulator parents outlive the session by design: only tests/test_warm_start.py
+    # starts them, in folders of their own, and stops them.
+    monkeypatch.setenv("CLOUD_STACK_WARM_START", "0")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))

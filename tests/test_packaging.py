@@ -566,9 +566,9 @@ def test_sam_app_example_passes_on_local(pytester: pytest.Pytester, offline_pip:
 # -- bad input: a clear error, and nothing created anywhere ---------------------------------
 
 
-def _bad(pytester: pytest.Pytester, moto: MotoServer, files: dict[str, str]) -> str:
+def _bad(pytester: pytest.Pytester, moto: MotoServer, files: dict[str, str], ini: str = "") -> str:
     _write(pytester.path, files)
-    pytester.makeini("[pytest]\ncloud_stack_prefix = proj\n")
+    pytester.makeini(f"[pytest]\ncloud_stack_prefix = proj\n{ini}")
     pytester.makepyfile(USES_STACK)
     result = pytester.runpytest(f"--cloud-stack={moto.url}")
     result.assert_outcomes(errors=1)
@@ -647,7 +647,9 @@ def test_a_sam_template_the_translator_rejects_names_the_resource(
         "machine.asl.json": MACHINE,
         "app/template.yaml": "Resources: {Q: {Type: AWS::SQS::Queue}}",
     }
-    output = _bad(pytester, moto, files)
+    # The cfn-lint gate stops this template first (tests/test_lint_gate.py); without the gate
+    # the translator's own refusal must still name the resource.
+    output = _bad(pytester, moto, files, "cloud_stack_lint = off\n")
     assert "aws-sam-translator rejected the SAM template:" in output
     assert (
         "Resource with id [FromGlobalsWork] is invalid. Missing required property 'Queue'."

@@ -232,7 +232,11 @@ Resources:
 """,
     )
     project.makepyfile(PASS)
-    result = project.runpytest(f"--cloud-stack={moto.url}", f"--cloud-stack-name={NAME}")
+    # The template gate would stop this template first (tests/test_lint_gate.py): off, so that
+    # the service's refusal is what this test sees.
+    result = project.runpytest(
+        f"--cloud-stack={moto.url}", f"--cloud-stack-name={NAME}", "-o", "cloud_stack_lint=off"
+    )
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         [f"*deploying stack '{NAME}' failed: CreateStack was refused: *500 Internal Server Error*"]

@@ -11,16 +11,22 @@ waits in the socket's backlog instead of being refused.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from pytest_cloudstack.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from pytest_cloudstack.local.warm import ForkedEmulator
 
 READY_TIMEOUT = 120.0
 
@@ -28,11 +34,17 @@ READY_TIMEOUT = 120.0
 class EmulatorProcess:
     """The child process as a context manager; ``url`` is valid as soon as the block starts."""
 
-    def __init__(self, local_packages: tuple[str, ...] = ()) -> None:
+    def __init__(self, local_packages: tuple[str, ...] = (), warm: bool = False) -> None:
         self.local_packages = local_packages
+        #: ask the warm parent (``warm.py``) for a pre-imported emulator before starting one cold
+        self.warm = warm
         self.url = ""
-        self.process: subprocess.Popen[str] | None = None
+        self.process: subprocess.Popen[str] | ForkedEmulator | None = None
+        #: how this session's emulator started, for the summary
+        self.start_kind = ""
         self._ready = False
+        self._handover: threading.Thread | None = None
+        self._handover_error: BaseException | None = None
 
     def __enter__(self) -> EmulatorProcess:
         if importlib.util.find_spec("moto") is None:
@@ -47,6 +59,30 @@ class EmulatorProcess:
             listener.bind(("127.0.0.1", 0))
             listener.listen(128)
             self.url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        except BaseException:
+            listener.close()
+            raise
+        if self.warm:
+            # Finding (or starting) the warm parent may take a moment: not on configure's path.
+            self._handover = threading.Thread(
+                target=self._hand_over, args=(listener,), name="cloudstack-emulator-start"
+            )
+            self._handover.start()
+        else:
+            self._hand_over(listener)
+        return self
+
+    def _hand_over(self, listener: socket.socket) -> None:
+        """Give the listening socket to a warm-started emulator, or to a cold child."""
+        try:
+            if self.warm:
+                from pytest_cloudstack.local.warm import fork_emulator
+
+                forked = fork_emulator(listener, self.local_packages, _child_environment())
+                if forked is not None:
+                    self.process = forked
+                    self.start_kind = f"warm start (forked by pid {forked.parent_pid})"
+                    return
             packages = [arg for name in self.local_packages for arg in ("--package", name)]
             self.process = subprocess.Popen(
                 [
@@ -64,14 +100,27 @@ class EmulatorProcess:
                 pass_fds=(listener.fileno(),),
                 env=_child_environment(),
             )
+            self.start_kind = "cold start"
+        except BaseException as error:
+            self._handover_error = error
+            if self._handover is None:
+                raise
         finally:
             listener.close()  # the child holds it now: if the child dies, clients are refused
-        return self
+
+    def _join_handover(self) -> None:
+        if self._handover is not None:
+            self._handover.join()
+            self._handover = None
+        if self._handover_error is not None:
+            error, self._handover_error = self._handover_error, None
+            raise ConfigurationError(f"the local emulator could not be started: {error}")
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         """Block until the emulator answers; a child that died says why (its error output)."""
         if self._ready:
             return
+        self._join_handover()
         assert self.process is not None
         deadline = time.monotonic() + timeout
         while True:
@@ -98,6 +147,8 @@ class EmulatorProcess:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        with contextlib.suppress(ConfigurationError):
+            self._join_handover()
         process, self.process = self.process, None
         if process is None:
             return
