@@ -213,6 +213,8 @@ def test_the_installed_moto_has_every_seam_the_runner_uses() -> None:
 
 
 def test_model_attributes_the_runner_reads_exist() -> None:
+    from moto.apigateway.models import apigateway_backends
+    from moto.apigatewayv2.models import apigatewayv2_backends
     from moto.awslambda.models import lambda_backends
     from moto.events.models import events_backends
     from moto.sns.models import sns_backends
@@ -236,7 +238,20 @@ def test_model_attributes_the_runner_reads_exist() -> None:
         topic = client("sns").create_topic(Name="probe")["TopicArn"]
         client("sns").subscribe(TopicArn=topic, Protocol="lambda", Endpoint=function["FunctionArn"])
         client("events").put_rule(Name="probe", EventPattern=json.dumps({"source": ["x"]}))
+        rest = client("apigateway").create_rest_api(name="probe")["id"]
+        root = client("apigateway").get_resources(restApiId=rest)["items"][0]["id"]
+        client("apigateway").put_method(
+            restApiId=rest, resourceId=root, httpMethod="GET", authorizationType="NONE"
+        )
+        http_api = client("apigatewayv2").create_api(Name="probe", ProtocolType="HTTP")["ApiId"]
+        rest_api = apigateway_backends["123456789012"]["us-east-1"].apis[rest]
         models = {
+            "moto.apigateway.models.RestAPI": rest_api,
+            "moto.apigateway.models.Resource": rest_api.resources[root],
+            "moto.apigateway.models.Method": rest_api.resources[root].resource_methods["GET"],
+            "moto.apigatewayv2.models.Api": apigatewayv2_backends["123456789012"][
+                "us-east-1"
+            ].apis[http_api],
             "moto.awslambda.models.LambdaFunction": lambda_backends["123456789012"][
                 "us-east-1"
             ].get_function("probe"),

@@ -64,8 +64,18 @@ class LocalEmulator:
         werkzeug_logger.setLevel(logging.WARNING)
         # What moto's ThreadedMotoServer does, with a short poll interval: its default (0.5 s)
         # is paid in full by every shutdown, at the end of every session.
-        app = DomainDispatcherApplication(create_backend_app)
-        self._server = make_server("127.0.0.1", 0, app, threaded=True, fd=self.fd)
+        from pytest_cloudstack.local.apigateway.gateway import Gateway, HeaderKeepingHandler
+
+        # API Gateway invocations are answered in front of moto, which serves none of them.
+        app = Gateway(DomainDispatcherApplication(create_backend_app), lambda: self.runner)
+        self._server = make_server(
+            "127.0.0.1",
+            0,
+            app,
+            threaded=True,
+            fd=self.fd,
+            request_handler=HeaderKeepingHandler,
+        )
         self.url = f"http://127.0.0.1:{self._server.socket.getsockname()[1]}"
         try:
             from pytest_cloudstack.local.runner import LambdaRunner

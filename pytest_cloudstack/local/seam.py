@@ -14,6 +14,11 @@ moto's shortcuts:
   ARN, message ID and message attributes (moto sends placeholders).
 * ``events.models.Rule.send_to_targets``: moto has no Lambda targets for PutEvents.
 * ``LambdaFunction.create_from_cloudformation_json``: moto drops ``Layers`` from templates.
+* ``cloudformation.parsing.resource_class_from_type``: API Gateway types that moto's
+  CloudFormation skips or keeps in part are created by ``apigateway/cfn.py``.
+* ``cloudformation.parsing.parse_output``: an output naming an API's
+  ``https://<id>.execute-api...`` URL gives the local URL that reaches that API
+  (``apigateway/urls.py``).
 
 All of these are private moto names: moto is pinned to the tested range (``>=5.2.1,<5.3``) and
 ``check()`` names any that moved, so that an upgrade fails loudly (the emulator refuses to start,
@@ -103,6 +108,13 @@ SEAMS = (
         ("self", "original_event", "transform_input"),
     ),
     Seam("moto.events.notifications", None, "_invoke_lambda", ("account_id", "fn_arn", "event")),
+    Seam("moto.cloudformation.parsing", None, "resource_class_from_type", ("resource_type",)),
+    Seam(
+        "moto.cloudformation.parsing",
+        None,
+        "parse_output",
+        ("output_logical_id", "output_json", "resources_map"),
+    ),
 )
 
 #: attributes of moto models that the runner and the replacements read
@@ -128,6 +140,32 @@ MODEL_ATTRIBUTES = {
     ),
     "moto.sns.models.Subscription": ("protocol", "endpoint", "arn", "topic", "account_id"),
     "moto.events.models.Rule": ("targets", "event_pattern", "account_id"),
+    "moto.apigateway.models.RestAPI": (
+        "id",
+        "account_id",
+        "region_name",
+        "resources",
+        "stages",
+        "authorizers",
+        "binaryMediaTypes",
+    ),
+    "moto.apigateway.models.Resource": ("id", "resource_methods", "get_path"),
+    "moto.apigateway.models.Method": (
+        "http_method",
+        "authorization_type",
+        "authorizer_id",
+        "method_integration",
+    ),
+    "moto.apigatewayv2.models.Api": (
+        "api_id",
+        "api_endpoint",
+        "backend",
+        "routes",
+        "integrations",
+        "stages",
+        "authorizers",
+        "cors_configuration",
+    ),
 }
 
 
@@ -392,6 +430,32 @@ def _target_input(target: dict[str, Any], event: dict[str, Any], transform: bool
     return shaped
 
 
+def _resource_class_from_type(original: Any) -> Any:
+    def resource_class_from_type(resource_type: str) -> Any:
+        if active() is not None:
+            from pytest_cloudstack.local.apigateway.cfn import MODELS
+
+            model = MODELS.get(resource_type)
+            if model is not None:
+                return model
+        return original(resource_type)
+
+    return resource_class_from_type
+
+
+def _parse_output(original: Any) -> Any:
+    def parse_output(output_logical_id: str, output_json: Any, resources_map: Any) -> Any:
+        output = original(output_logical_id, output_json, resources_map)
+        runner = active()
+        if runner is not None and output is not None and isinstance(output.value, str):
+            from pytest_cloudstack.local.apigateway import apis, urls
+
+            output.value = urls.rewrite(output.value, runner.endpoint_url, apis.known)
+        return output
+
+    return parse_output
+
+
 _REPLACEMENTS: dict[str, Callable[[Any], Any]] = {
     "invoke": _invoke,
     "create_from_cloudformation_json": _create_from_cloudformation_json,
@@ -400,4 +464,6 @@ _REPLACEMENTS: dict[str, Callable[[Any], Any]] = {
     "publish": _subscription_publish,
     "send_to_targets": _send_to_targets,
     "_invoke_lambda": _invoke_in_background,
+    "resource_class_from_type": _resource_class_from_type,
+    "parse_output": _parse_output,
 }

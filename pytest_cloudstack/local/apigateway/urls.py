@@ -1,0 +1,30 @@
+"""Local URLs of API Gateway APIs: where ``https://<id>.execute-api.<region>.amazonaws.com`` goes.
+
+A leaf module (no moto): the emulator rewrites stack outputs with it, and the plugin's ``Api``
+handle builds URLs with it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+#: the path prefix the gateway answers under, on the emulator's own host and port
+PREFIX = "/_aws/execute-api/"
+
+_AWS_URL = re.compile(r"https://([a-z0-9]+)\.execute-api\.[a-z0-9-]+\.amazonaws\.com(?=[/?#]|$)")
+
+
+def local_base(endpoint_url: str, api_id: str) -> str:
+    """The local URL that stands for ``https://<api_id>.execute-api.<region>.amazonaws.com``."""
+    return f"{endpoint_url.rstrip('/')}{PREFIX}{api_id}"
+
+
+def rewrite(value: str, endpoint_url: str, known: Callable[[str], bool]) -> str:
+    """``value`` with every execute-api URL of a ``known`` API replaced by its local URL."""
+
+    def replace(match: re.Match[str]) -> str:
+        api_id = match.group(1)
+        return local_base(endpoint_url, api_id) if known(api_id) else match.group(0)
+
+    return _AWS_URL.sub(replace, value)
