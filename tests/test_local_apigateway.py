@@ -334,6 +334,24 @@ def test_outputs_with_an_api_url_give_its_local_url(aws: Aws, outputs: dict[str,
     assert outputs["Elsewhere"] == "https://abcdefghij.execute-api.us-east-1.amazonaws.com/Prod/"
 
 
+def test_the_apis_exist_in_the_control_plane_as_declared(aws: Aws, outputs: dict[str, str]) -> None:
+    resources = aws.client("cloudformation").list_stack_resources(StackName="apis")
+    physical = {
+        summary["LogicalResourceId"]: summary["PhysicalResourceId"]
+        for summary in resources["StackResourceSummaries"]
+    }
+    stages = aws.client("apigateway").get_stages(restApiId=physical["CustomApi"])["item"]
+    dev = next(stage for stage in stages if stage["stageName"] == "dev")
+    assert dev["variables"] == {"color": "blue"}
+    assert isinstance(dev["deploymentId"], str)
+    authorizers = aws.client("apigateway").get_authorizers(restApiId=physical["CustomApi"])
+    assert sorted(a["name"] for a in authorizers["items"]) == ["RequestAuth", "TokenAuth"]
+    routes = aws.client("apigatewayv2").get_routes(ApiId=physical["RawHttpApi"])["Items"]
+    assert [route["RouteKey"] for route in routes] == ["POST /my/{thing}"]
+    stage = aws.client("apigatewayv2").get_stage(ApiId=physical["RawHttpApi"], StageName="live")
+    assert stage["StageVariables"] == {"stageVariable1": "value1"}
+
+
 # -- REST API: payload format 1.0 --------------------------------------------------------------
 
 
@@ -587,3 +605,16 @@ def test_an_http_api_lambda_authorizer_with_simple_responses(outputs: dict[str, 
     assert allowed.json()["requestContext"]["authorizer"] == {"lambda": {"user": "http-allow"}}
     assert requests.get(url, headers={"x-key": "no"}, timeout=30).status_code == 403
     assert requests.get(url, timeout=30).status_code == 401
+
+
+# -- through the plugin ------------------------------------------------------------------------
+
+
+def test_the_example_api_app_passes_on_local_unchanged(pytester: pytest.Pytester) -> None:
+    """examples/api-app's tests, written as for AWS (URLs from outputs, `requests`), pass."""
+    import shutil
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "api-app"
+    shutil.copytree(example, pytester.path, dirs_exist_ok=True)
+    result = pytester.runpytest_subprocess("--cloud-stack", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=7)

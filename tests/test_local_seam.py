@@ -249,9 +249,9 @@ def test_model_attributes_the_runner_reads_exist() -> None:
             "moto.apigateway.models.RestAPI": rest_api,
             "moto.apigateway.models.Resource": rest_api.resources[root],
             "moto.apigateway.models.Method": rest_api.resources[root].resource_methods["GET"],
-            "moto.apigatewayv2.models.Api": apigatewayv2_backends["123456789012"][
-                "us-east-1"
-            ].apis[http_api],
+            "moto.apigatewayv2.models.Api": apigatewayv2_backends["123456789012"]["us-east-1"].apis[
+                http_api
+            ],
             "moto.awslambda.models.LambdaFunction": lambda_backends["123456789012"][
                 "us-east-1"
             ].get_function("probe"),

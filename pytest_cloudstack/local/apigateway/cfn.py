@@ -198,10 +198,12 @@ class Stage(_Model):
         name = str(properties.get("StageName") or resource_name)
         variables = {str(k): str(v) for k, v in (properties.get("Variables") or {}).items()}
         api.stages.pop(name, None)  # a Deployment with the same StageName made it already
+        deployment = properties.get("DeploymentId")
         backend.create_stage(
             properties["RestApiId"],
             name,
-            properties.get("DeploymentId"),
+            # moto's Deployment has no physical ID: a Ref to it is the model itself
+            getattr(deployment, "id", deployment),
             variables=variables,
             description=properties.get("Description", ""),
         )

@@ -12,12 +12,19 @@ from collections.abc import Callable
 #: the path prefix the gateway answers under, on the emulator's own host and port
 PREFIX = "/_aws/execute-api/"
 
+_LOCAL_URL = re.compile(re.escape(PREFIX) + r"([a-z0-9]+)")
 _AWS_URL = re.compile(r"https://([a-z0-9]+)\.execute-api\.[a-z0-9-]+\.amazonaws\.com(?=[/?#]|$)")
 
 
 def local_base(endpoint_url: str, api_id: str) -> str:
     """The local URL that stands for ``https://<api_id>.execute-api.<region>.amazonaws.com``."""
     return f"{endpoint_url.rstrip('/')}{PREFIX}{api_id}"
+
+
+def api_id_of(url: str) -> str | None:
+    """The API ID in an invoke URL, AWS's or a local one; None if it is neither."""
+    found = _AWS_URL.match(url) or _LOCAL_URL.search(url)
+    return found.group(1) if found else None
 
 
 def rewrite(value: str, endpoint_url: str, known: Callable[[str], bool]) -> str:
