@@ -67,6 +67,9 @@ class CloudStackRun:
         self.failure_path: Path | None = None
         #: packaged artifacts: (how many the template references, how many were uploaded)
         self.artifacts = (0, 0)
+        #: local target: the one line naming what the emulator did not create or run, if any
+        self.fidelity: str | None = None
+        self._template_body: dict[str, Any] = {}
         self._operations: Any = None
         self._session: Any = None
         self._emulator: Any = None
@@ -243,6 +246,13 @@ class CloudStackRun:
         description = describe_stack(
             self.connection, self._operations.cloudformation, outcome.stack_id, outcome.description
         )
+        if self.settings.target.kind is TargetKind.LOCAL:
+            from pytest_cloudstack.local import fidelity
+
+            listed = [logical for logical in description.resources if "/" not in logical]
+            self.fidelity = fidelity.line(fidelity.report(self._template_body, listed))
+            if self.fidelity:
+                self.write(self.fidelity)
         stack = Stack(description)
         self.config.hook.pytest_cloudstack_deployed(stack=stack)
         return stack
@@ -279,6 +289,7 @@ class CloudStackRun:
             template, settings, self.connection, session, parameters, self.write
         )
         self.artifacts = (packaged.artifacts, packaged.uploaded)
+        self._template_body = packaged.body
         body, capabilities = packaged.template_body, packaged.capabilities
         digest = request_hash(body, parameters, user_tags, capabilities)
         tags = naming.stack_tags(list(user_tags.items()), self.branch, digest, self.run_id)
@@ -447,6 +458,8 @@ class CloudStackRun:
                 f"{self.deploy_action} in {self.deploy_seconds:.1f}s; "
                 f"{len(self.stack.resources) if self.stack else 0} resources"
             )
+        if self.fidelity and self.deploy_error is None:
+            lines.append(self.fidelity)
         total, uploaded = self.artifacts
         if total:
             lines.append(f"artifacts: {uploaded} uploaded, {total - uploaded} reused")
