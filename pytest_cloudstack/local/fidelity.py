@@ -118,13 +118,6 @@ def _http_api(logical_id: str, properties: dict[str, Any]) -> Iterable[str]:
             return
 
 
-def _bucket(logical_id: str, properties: dict[str, Any]) -> Iterable[str]:
-    if (properties.get("NotificationConfiguration") or {}).get("QueueConfigurations") or (
-        properties.get("NotificationConfiguration") or {}
-    ).get("TopicConfigurations"):
-        yield "queue and topic notifications are not sent"
-
-
 _SERVICE_INTEGRATIONS: tuple[str, ...] = ()
 
 
@@ -140,7 +133,6 @@ CHECKS: dict[str, Check] = {
     "AWS::ApiGatewayV2::Route": _route,
     "AWS::ApiGatewayV2::Integration": _http_integration,
     "AWS::ApiGatewayV2::Api": _http_api,
-    "AWS::S3::Bucket": _bucket,
 }
 
 

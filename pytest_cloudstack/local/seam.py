@@ -14,8 +14,8 @@ moto's shortcuts:
   ARN, message ID and message attributes (moto sends placeholders).
 * ``events.models.Rule.send_to_targets``: moto has no Lambda targets for PutEvents.
 * ``LambdaFunction.create_from_cloudformation_json``: moto drops ``Layers`` from templates.
-* ``cloudformation.parsing.resource_class_from_type``: API Gateway types that moto's
-  CloudFormation skips or keeps in part are created by ``apigateway/cfn.py``.
+* ``cloudformation.parsing.resource_class_from_type``: types that moto's CloudFormation skips
+  or keeps in part (API Gateway's, a bucket's notifications) are created by ``resources.py``.
 * ``cloudformation.parsing.parse_output``: an output naming an API's
   ``https://<id>.execute-api...`` URL gives the local URL that reaches that API
   (``apigateway/urls.py``).
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import importlib
 import inspect
 import json
@@ -430,12 +431,17 @@ def _target_input(target: dict[str, Any], event: dict[str, Any], transform: bool
     return shaped
 
 
+@functools.lru_cache(maxsize=1)
+def _local_models() -> dict[str, Any]:
+    from pytest_cloudstack.local.resources import models
+
+    return models()
+
+
 def _resource_class_from_type(original: Any) -> Any:
     def resource_class_from_type(resource_type: str) -> Any:
         if active() is not None:
-            from pytest_cloudstack.local.apigateway.cfn import MODELS
-
-            model = MODELS.get(resource_type)
+            model = _local_models().get(resource_type)
             if model is not None:
                 return model
         return original(resource_type)

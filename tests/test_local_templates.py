@@ -1,0 +1,127 @@
+"""Template features moto's CloudFormation drops, working on the local target.
+
+Stacks deployed from templates (SAM ones transformed client-side, as ``--cloud-stack=local``
+does) on an emulator in this process; the tests check what the handlers did.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from test_local_lambda import Aws, poll
+
+from pytest_cloudstack.local.emulator import LocalEmulator
+from pytest_cloudstack.packaging import emulators, sam
+
+COPY = """
+import os, boto3
+s3 = boto3.client("s3")
+
+def handler(event, context):
+    for record in event["Records"]:
+        key = record["s3"]["object"]["key"]
+        body = s3.get_object(Bucket=record["s3"]["bucket"]["name"], Key=key)["Body"].read()
+        s3.put_object(Bucket=os.environ["OUT"], Key="copied/" + key.split("/", 1)[1], Body=body)
+"""
+
+RECORD = """
+import os, boto3
+table = boto3.resource("dynamodb").Table(os.environ["TABLE"])
+
+def handler(event, context):
+    for record in event["Records"]:
+        table.put_item(Item={"key": record["s3"]["object"]["key"],
+                             "event": record["eventName"]})
+"""
+
+CHAIN: dict[str, Any] = {
+    "Transform": "AWS::Serverless-2016-10-31",
+    "Globals": {"Function": {"Runtime": "python3.12", "Handler": "index.handler", "Timeout": 10}},
+    "Resources": {
+        "Inbox": {"Type": "AWS::S3::Bucket"},
+        "Outbox": {"Type": "AWS::S3::Bucket"},
+        "Keys": {
+            "Type": "AWS::DynamoDB::Table",
+            "Properties": {
+                "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [{"AttributeName": "key", "AttributeType": "S"}],
+                "KeySchema": [{"AttributeName": "key", "KeyType": "HASH"}],
+            },
+        },
+        "Copy": {
+            "Type": "AWS::Serverless::Function",
+            "Properties": {
+                "InlineCode": COPY,
+                "Environment": {"Variables": {"OUT": {"Ref": "Outbox"}}},
+                "Events": {
+                    "Upload": {
+                        "Type": "S3",
+                        "Properties": {
+                            "Bucket": {"Ref": "Inbox"},
+                            "Events": "s3:ObjectCreated:*",
+                            "Filter": {"S3Key": {"Rules": [{"Name": "prefix", "Value": "in/"}]}},
+                        },
+                    }
+                },
+            },
+        },
+        "Record": {
+            "Type": "AWS::Serverless::Function",
+            "Properties": {
+                "InlineCode": RECORD,
+                "Environment": {"Variables": {"TABLE": {"Ref": "Keys"}}},
+                "Events": {
+                    "Copied": {
+                        "Type": "S3",
+                        "Properties": {
+                            "Bucket": {"Ref": "Outbox"},
+                            "Events": "s3:ObjectCreated:Put",
+                        },
+                    }
+                },
+            },
+        },
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[Aws]:
+    with LocalEmulator() as emulator:
+        yield Aws(emulator.url)
+
+
+def deploy(aws: Aws, name: str, template: dict[str, Any]) -> dict[str, str]:
+    """Deploy; the physical IDs by logical ID."""
+    body = sam.transform(template, {}, "us-east-1", None)
+    emulators.adapt(body)
+    cloudformation = aws.client("cloudformation")
+    cloudformation.create_stack(
+        StackName=name, TemplateBody=json.dumps(body), Capabilities=["CAPABILITY_IAM"]
+    )
+    summaries = cloudformation.list_stack_resources(StackName=name)["StackResourceSummaries"]
+    return {s["LogicalResourceId"]: s["PhysicalResourceId"] for s in summaries}
+
+
+def test_a_templates_s3_notifications_start_the_chain(aws: Aws) -> None:
+    ids = deploy(aws, "chain", CHAIN)
+    s3 = aws.client("s3")
+    s3.put_object(Bucket=ids["Inbox"], Key="in/report.txt", Body=b"numbers")
+    s3.put_object(Bucket=ids["Inbox"], Key="elsewhere/skip.txt", Body=b"not copied")
+    table = aws.client("dynamodb")
+
+    def recorded() -> list[Any]:
+        return list(table.scan(TableName=ids["Keys"])["Items"])
+
+    items = poll(recorded, what="an item written at the end of the chain")
+    assert items == [{"key": {"S": "copied/report.txt"}, "event": {"S": "ObjectCreated:Put"}}]
+    copied = s3.get_object(Bucket=ids["Outbox"], Key="copied/report.txt")["Body"].read()
+    assert copied == b"numbers"
+    notification = s3.get_bucket_notification_configuration(Bucket=ids["Inbox"])
+    [config] = notification["LambdaFunctionConfigurations"]
+    assert config["Filter"]["Key"]["FilterRules"] == [{"Name": "prefix", "Value": "in/"}]
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=ids["Outbox"]).get("Contents", [])]
+    assert keys == ["copied/report.txt"], "the prefix filter kept elsewhere/ out"
