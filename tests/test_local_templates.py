@@ -125,3 +125,56 @@ def test_a_templates_s3_notifications_start_the_chain(aws: Aws) -> None:
     assert config["Filter"]["Key"]["FilterRules"] == [{"Name": "prefix", "Value": "in/"}]
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=ids["Outbox"]).get("Contents", [])]
     assert keys == ["copied/report.txt"], "the prefix filter kept elsewhere/ out"
+
+
+VERSIONED: dict[str, Any] = {
+    "Transform": "AWS::Serverless-2016-10-31",
+    "Resources": {
+        "Greeter": {
+            "Type": "AWS::Serverless::Function",
+            "Properties": {
+                "Runtime": "python3.12",
+                "Handler": "index.handler",
+                "InlineCode": (
+                    "import json, os\n\ndef handler(event, context):\n"
+                    "    info = {'version': os.environ['AWS_LAMBDA_FUNCTION_VERSION'],\n"
+                    "            'arn': context.invoked_function_arn}\n"
+                    "    return {'statusCode': 200, 'body': json.dumps(info), **info}\n"
+                ),
+                "AutoPublishAlias": "live",
+                "Events": {
+                    "Hello": {"Type": "Api", "Properties": {"Path": "/hello", "Method": "get"}}
+                },
+            },
+        },
+    },
+    "Outputs": {
+        "AliasArn": {"Value": {"Ref": "GreeterAliaslive"}},
+        "Url": {
+            "Value": {
+                "Fn::Sub": "https://${ServerlessRestApi}.execute-api.${AWS::Region}.amazonaws.com/Prod/hello"
+            }
+        },
+    },
+}
+
+
+def test_auto_published_versions_and_aliases_are_created_and_invocable(aws: Aws) -> None:
+    ids = deploy(aws, "versioned", VERSIONED)
+    name = ids["Greeter"]
+    lambda_ = aws.client("lambda")
+    aliases = lambda_.list_aliases(FunctionName=name)["Aliases"]
+    assert [(a["Name"], a["FunctionVersion"]) for a in aliases] == [("live", "1")]
+    by_name = aws.invoke(f"{name}:live")
+    assert by_name.function_error is None, by_name.payload
+    assert by_name.payload["version"] == "1"
+    alias_arn = ids["GreeterAliaslive"]
+    by_arn = aws.invoke(alias_arn)
+    assert by_arn.payload["version"] == "1"
+    assert aws.invoke(f"{name}:1").payload["version"] == "1"
+    # SAM points the API at the alias: the request runs version 1 too.
+    import requests
+
+    outputs = aws.client("cloudformation").describe_stacks(StackName="versioned")["Stacks"][0]
+    url = next(o["OutputValue"] for o in outputs["Outputs"] if o["OutputKey"] == "Url")
+    assert requests.get(url, timeout=30).json()["version"] == "1"

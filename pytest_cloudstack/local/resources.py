@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from pytest_cloudstack.local.apigateway.cfn import MODELS as API_MODELS
+from pytest_cloudstack.local.apigateway.cfn import CfnModel, Created
 
 #: CloudFormation notification list -> (moto's key, the target's field in moto's shape)
 _NOTIFICATIONS = (
@@ -78,6 +79,81 @@ def _bucket_model() -> Any:
     return Bucket
 
 
+def _function_name(value: Any) -> str:
+    """A function's name from a template value: a name, or an ARN (qualified or not)."""
+    text = str(value)
+    return text.split(":")[6] if text.startswith("arn:") else text.split(":")[0]
+
+
+class Version(CfnModel):
+    """``AWS::Lambda::Version``: a published version; ``Ref`` is its ARN, as on AWS (moto's
+    gives neither that nor ``Fn::GetAtt Version.Version``)."""
+
+    TYPE = "AWS::Lambda::Version"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in ("Version", "FunctionArn")
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
+        from moto.awslambda.utils import get_backend
+        from moto.utilities.utils import get_partition
+
+        properties = cloudformation_json.get("Properties") or {}
+        name = _function_name(properties["FunctionName"])
+        published = get_backend(account_id, region_name).publish_version(
+            name, properties.get("Description", "")
+        )
+        assert published is not None
+        version = str(published.version)
+        arn = f"arn:{get_partition(region_name)}:lambda:{region_name}:{account_id}:function:{name}:{version}"
+        return Created(arn, {"Version": version, "FunctionArn": arn})
+
+
+class Alias(CfnModel):
+    """``AWS::Lambda::Alias`` (moto's CloudFormation skips it): invocable as ``name:alias``."""
+
+    TYPE = "AWS::Lambda::Alias"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "AliasArn"
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
+        from moto.awslambda.utils import get_backend
+
+        properties = cloudformation_json.get("Properties") or {}
+        alias = get_backend(account_id, region_name).create_alias(
+            name=properties["Name"],
+            function_name=_function_name(properties["FunctionName"]),
+            function_version=str(properties["FunctionVersion"]),
+            description=properties.get("Description", ""),
+            routing_config=properties.get("RoutingConfig"),  # type: ignore[arg-type]
+        )
+        return Created(alias.arn, {"AliasArn": alias.arn})
+
+
 def models() -> dict[str, Any]:
     """CloudFormation type -> the class that creates it on the local target."""
-    return {**API_MODELS, "AWS::S3::Bucket": _bucket_model()}
+    return {
+        **API_MODELS,
+        "AWS::S3::Bucket": _bucket_model(),
+        Version.TYPE: Version,
+        Alias.TYPE: Alias,
+    }

@@ -25,7 +25,7 @@ def _abstract(*args: Any, **kwargs: Any) -> Any:
 _abstract.__isabstractmethod__ = True  # type: ignore[attr-defined]
 
 
-class _Model:
+class CfnModel:
     """What moto's CloudFormation parser needs from a resource class."""
 
     TYPE = ""
@@ -50,7 +50,7 @@ class _Model:
         return None
 
 
-class _Created:
+class Created:
     """A created resource as the parser keeps it: a physical ID and attributes."""
 
     def __init__(self, physical_id: str, attributes: dict[str, Any] | None = None) -> None:
@@ -88,7 +88,7 @@ def _properties(cloudformation_json: dict[str, Any]) -> dict[str, Any]:
 # -- REST APIs (v1) ------------------------------------------------------------------------------
 
 
-class RestApi(_Model):
+class RestApi(CfnModel):
     """moto's RestApi, plus the binary media types (property or OpenAPI extension)."""
 
     TYPE = "AWS::ApiGateway::RestApi"
@@ -121,7 +121,7 @@ class RestApi(_Model):
         return api
 
 
-class Method(_Model):
+class Method(CfnModel):
     """A REST method with all of its integration: templates, responses, authorizer."""
 
     TYPE = "AWS::ApiGateway::Method"
@@ -178,7 +178,7 @@ class Method(_Model):
         return method
 
 
-class Stage(_Model):
+class Stage(CfnModel):
     """A REST API stage (moto only makes stages from a Deployment's StageName)."""
 
     TYPE = "AWS::ApiGateway::Stage"
@@ -207,10 +207,10 @@ class Stage(_Model):
             variables=variables,
             description=properties.get("Description", ""),
         )
-        return _Created(name)
+        return Created(name)
 
 
-class Authorizer(_Model):
+class Authorizer(CfnModel):
     """A REST API authorizer (TOKEN, REQUEST or COGNITO_USER_POOLS)."""
 
     TYPE = "AWS::ApiGateway::Authorizer"
@@ -247,13 +247,13 @@ class Authorizer(_Model):
             identiy_validation_expression=properties.get("IdentityValidationExpression"),
             authorizer_result_ttl=int(ttl) if ttl is not None else None,
         )
-        return _Created(authorizer_id, {"AuthorizerId": authorizer_id})
+        return Created(authorizer_id, {"AuthorizerId": authorizer_id})
 
 
 # -- HTTP APIs (v2) ------------------------------------------------------------------------------
 
 
-class HttpApi(_Model):
+class HttpApi(CfnModel):
     """An HTTP API: from ``Body`` (OpenAPI, as SAM writes it) or quick-create ``Target``."""
 
     TYPE = "AWS::ApiGatewayV2::Api"
@@ -310,7 +310,7 @@ class HttpApi(_Model):
                 target=f"integrations/{integration.id}",
             )
             api.create_stage({"stageName": "$default", "autoDeploy": True})
-        return _Created(api.api_id, {"ApiEndpoint": api.api_endpoint, "ApiId": api.api_id})
+        return Created(api.api_id, {"ApiEndpoint": api.api_endpoint, "ApiId": api.api_id})
 
     @staticmethod
     def delete_from_cloudformation_json(
@@ -400,7 +400,7 @@ def _import_openapi(api: Any, body: dict[str, Any]) -> None:
             )
 
 
-class HttpRoute(_Model):
+class HttpRoute(CfnModel):
     TYPE = "AWS::ApiGatewayV2::Route"
 
     @classmethod
@@ -422,10 +422,10 @@ class HttpRoute(_Model):
             authorization_type=properties.get("AuthorizationType", "NONE"),
             authorizer_id=properties.get("AuthorizerId"),
         )
-        return _Created(route.route_id)
+        return Created(route.route_id)
 
 
-class HttpIntegration(_Model):
+class HttpIntegration(CfnModel):
     TYPE = "AWS::ApiGatewayV2::Integration"
 
     @classmethod
@@ -451,10 +451,10 @@ class HttpIntegration(_Model):
             request_parameters=properties.get("RequestParameters"),
             request_templates=properties.get("RequestTemplates"),
         )
-        return _Created(integration.id)
+        return Created(integration.id)
 
 
-class HttpStage(_Model):
+class HttpStage(CfnModel):
     TYPE = "AWS::ApiGatewayV2::Stage"
 
     @classmethod
@@ -480,10 +480,10 @@ class HttpStage(_Model):
                 "tags": properties.get("Tags") or {},
             }
         )
-        return _Created(name)
+        return Created(name)
 
 
-class HttpAuthorizer(_Model):
+class HttpAuthorizer(CfnModel):
     TYPE = "AWS::ApiGatewayV2::Authorizer"
 
     @classmethod
@@ -509,7 +509,7 @@ class HttpAuthorizer(_Model):
             jwt_config=properties.get("JwtConfiguration"),
             name=properties.get("Name") or resource_name,
         )
-        return _Created(authorizer.id)
+        return Created(authorizer.id)
 
 
 #: CloudFormation type -> the class that creates it on the local target
