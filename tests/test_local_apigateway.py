@@ -183,6 +183,72 @@ TEMPLATE: dict[str, Any] = {
                 },
             },
         },
+        # API -> SQS: a REST API with an AWS service integration and a Velocity template, and
+        # an HTTP API route with the SQS-SendMessage subtype.
+        "Inbox": {"Type": "AWS::SQS::Queue"},
+        "QueueApi": {"Type": "AWS::ApiGateway::RestApi", "Properties": {"Name": "queue-api"}},
+        "Messages": {
+            "Type": "AWS::ApiGateway::Resource",
+            "Properties": {
+                "RestApiId": {"Ref": "QueueApi"},
+                "ParentId": {"Fn::GetAtt": ["QueueApi", "RootResourceId"]},
+                "PathPart": "messages",
+            },
+        },
+        "SendMethod": {
+            "Type": "AWS::ApiGateway::Method",
+            "Properties": {
+                "RestApiId": {"Ref": "QueueApi"},
+                "ResourceId": {"Ref": "Messages"},
+                "HttpMethod": "POST",
+                "AuthorizationType": "NONE",
+                "Integration": {
+                    "Type": "AWS",
+                    "IntegrationHttpMethod": "POST",
+                    "Uri": {
+                        "Fn::Sub": "arn:aws:apigateway:${AWS::Region}:sqs:path/${AWS::AccountId}/${Inbox.QueueName}"
+                    },
+                    "RequestParameters": {
+                        "integration.request.header.Content-Type": "'application/x-www-form-urlencoded'"
+                    },
+                    "RequestTemplates": {
+                        "application/json": "Action=SendMessage&MessageBody=$util.urlEncode($input.body)"
+                    },
+                    "IntegrationResponses": [
+                        {
+                            "StatusCode": "202",
+                            "ResponseTemplates": {
+                                "application/json": '{"queued": "$input.path(\'$.SendMessageResponse.SendMessageResult.MessageId\')"}'
+                            },
+                        }
+                    ],
+                },
+                "MethodResponses": [{"StatusCode": "202"}],
+            },
+        },
+        "QueueDeployment": {
+            "Type": "AWS::ApiGateway::Deployment",
+            "DependsOn": ["SendMethod"],
+            "Properties": {"RestApiId": {"Ref": "QueueApi"}, "StageName": "v1"},
+        },
+        "SqsIntegration": {
+            "Type": "AWS::ApiGatewayV2::Integration",
+            "Properties": {
+                "ApiId": {"Ref": "RawHttpApi"},
+                "IntegrationType": "AWS_PROXY",
+                "IntegrationSubtype": "SQS-SendMessage",
+                "PayloadFormatVersion": "1.0",
+                "RequestParameters": {"QueueUrl": {"Ref": "Inbox"}, "MessageBody": "$request.body"},
+            },
+        },
+        "SqsRoute": {
+            "Type": "AWS::ApiGatewayV2::Route",
+            "Properties": {
+                "ApiId": {"Ref": "RawHttpApi"},
+                "RouteKey": "POST /queue",
+                "Target": {"Fn::Join": ["/", ["integrations", {"Ref": "SqsIntegration"}]]},
+            },
+        },
         # An HTTP API written out by hand: payload format 1.0, a named stage with variables.
         "RawHttpApi": {
             "Type": "AWS::ApiGatewayV2::Api",
@@ -238,6 +304,10 @@ TEMPLATE: dict[str, Any] = {
             }
         },
         "Elsewhere": {"Value": "https://abcdefghij.execute-api.us-east-1.amazonaws.com/Prod/"},
+        "QueueUrl": {
+            "Value": {"Fn::Sub": "https://${QueueApi}.execute-api.${AWS::Region}.amazonaws.com/v1"}
+        },
+        "InboxUrl": {"Value": {"Ref": "Inbox"}},
     },
 }
 
@@ -327,7 +397,7 @@ def raw_request(
 
 
 def test_outputs_with_an_api_url_give_its_local_url(aws: Aws, outputs: dict[str, str]) -> None:
-    for name in ("RestUrl", "CustomUrl", "HttpUrl", "CustomHttpUrl", "RawUrl"):
+    for name in ("RestUrl", "CustomUrl", "HttpUrl", "CustomHttpUrl", "RawUrl", "QueueUrl"):
         assert outputs[name].startswith(f"{aws.url}/_aws/execute-api/"), name
     assert outputs["RestUrl"].endswith("/Prod/")
     # An execute-api URL of an API that is not in the emulator is left as it is.
@@ -347,7 +417,7 @@ def test_the_apis_exist_in_the_control_plane_as_declared(aws: Aws, outputs: dict
     authorizers = aws.client("apigateway").get_authorizers(restApiId=physical["CustomApi"])
     assert sorted(a["name"] for a in authorizers["items"]) == ["RequestAuth", "TokenAuth"]
     routes = aws.client("apigatewayv2").get_routes(ApiId=physical["RawHttpApi"])["Items"]
-    assert [route["RouteKey"] for route in routes] == ["POST /my/{thing}"]
+    assert sorted(route["RouteKey"] for route in routes) == ["POST /my/{thing}", "POST /queue"]
     stage = aws.client("apigatewayv2").get_stage(ApiId=physical["RawHttpApi"], StageName="live")
     assert stage["StageVariables"] == {"stageVariable1": "value1"}
 
@@ -618,3 +688,31 @@ def test_the_example_api_app_passes_on_local_unchanged(pytester: pytest.Pytester
     shutil.copytree(example, pytester.path, dirs_exist_ok=True)
     result = pytester.runpytest_subprocess("--cloud-stack", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=7)
+
+
+# -- AWS service integrations: API -> SQS ------------------------------------------------------
+
+
+def test_a_rest_api_sends_to_sqs_through_its_velocity_template(
+    aws: Aws, outputs: dict[str, str]
+) -> None:
+    answer = requests.post(
+        outputs["QueueUrl"] + "/messages", json={"order": "o-1", "note": "a&b=c"}, timeout=30
+    )
+    assert answer.status_code == 202
+    message_id = answer.json()["queued"]
+    sqs = aws.client("sqs")
+    [message] = sqs.receive_message(QueueUrl=outputs["InboxUrl"], WaitTimeSeconds=1)["Messages"]
+    sqs.delete_message(QueueUrl=outputs["InboxUrl"], ReceiptHandle=message["ReceiptHandle"])
+    assert message["MessageId"] == message_id
+    assert json.loads(message["Body"]) == {"order": "o-1", "note": "a&b=c"}
+
+
+def test_an_http_api_route_sends_to_sqs(aws: Aws, outputs: dict[str, str]) -> None:
+    answer = requests.post(outputs["RawUrl"] + "/queue", data="hello queue", timeout=30)
+    assert answer.status_code == 200
+    sent = answer.json()["SendMessageResponse"]["SendMessageResult"]["MessageId"]
+    sqs = aws.client("sqs")
+    [message] = sqs.receive_message(QueueUrl=outputs["InboxUrl"], WaitTimeSeconds=1)["Messages"]
+    sqs.delete_message(QueueUrl=outputs["InboxUrl"], ReceiptHandle=message["ReceiptHandle"])
+    assert (message["MessageId"], message["Body"]) == (sent, "hello queue")

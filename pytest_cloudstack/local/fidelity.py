@@ -93,7 +93,8 @@ def _http_integration(logical_id: str, properties: dict[str, Any]) -> Iterable[s
     kind = str(properties.get("IntegrationType") or "").upper()
     if kind in ("HTTP_PROXY", "HTTP"):
         yield f"{kind} integrations are not run"
-    if kind == "AWS_PROXY" and properties.get("IntegrationSubtype"):
+    subtype = properties.get("IntegrationSubtype")
+    if kind == "AWS_PROXY" and subtype and subtype != "SQS-SendMessage":
         yield f"{properties['IntegrationSubtype']} integrations are not run"
 
 
@@ -118,7 +119,8 @@ def _http_api(logical_id: str, properties: dict[str, Any]) -> Iterable[str]:
             return
 
 
-_SERVICE_INTEGRATIONS: tuple[str, ...] = ()
+#: services whose AWS integrations local runs (SendMessage only, see apigateway/services.py)
+_SERVICE_INTEGRATIONS: tuple[str, ...] = ("sqs",)
 
 
 def _runs_service(uri: Any) -> bool:

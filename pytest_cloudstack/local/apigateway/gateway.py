@@ -133,7 +133,10 @@ class Gateway:
         if integration.type in ("AWS", "AWS_PROXY"):
             from pytest_cloudstack.local.apigateway import services
 
-            return services.integrate(target, request, integration)
+            runner = self.runner()
+            if runner is None:
+                return _failure(target)
+            return services.integrate(target, request, integration, runner.sources.client)
         return events.message(
             500,
             f"pytest-cloudstack's local target does not run {integration.type} integrations "

@@ -1,8 +1,8 @@
 """Velocity mapping templates, as API Gateway evaluates them (``$input``, ``$util``, ``$context``).
 
-Evaluated with airspeed-ext (a Velocity engine for Python kept for AWS's templates) when it is
-installed (the ``local`` extra); without it a template is used as its literal text, which is
-what the static templates of MOCK integrations and CORS preflights are.
+Evaluated with airspeed-ext (a Velocity engine for Python kept for AWS's templates; in the
+``local`` extra); should it be missing, a template is used as its literal text, which is what
+the static templates of MOCK integrations and CORS preflights are.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ class _Util:
 def render(template: str, request: Request, body: bytes | None, context: dict[str, Any]) -> str:
     """The template evaluated for ``request`` (``body``: an integration's answer, or None)."""
     try:
-        import airspeed  # type: ignore[import-not-found,unused-ignore]
+        import airspeed  # type: ignore[import-untyped]
     except ImportError:
         return template
     variables = {
