@@ -687,7 +687,7 @@ def test_the_example_api_app_passes_on_local_unchanged(pytester: pytest.Pytester
     example = Path(__file__).resolve().parent.parent / "examples" / "api-app"
     shutil.copytree(example, pytester.path, dirs_exist_ok=True)
     result = pytester.runpytest_subprocess("--cloud-stack", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=7)
+    result.assert_outcomes(passed=8)
 
 
 # -- AWS service integrations: API -> SQS ------------------------------------------------------

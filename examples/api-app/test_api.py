@@ -84,3 +84,10 @@ def test_the_api_handle(cloud_stack):
     assert (answer.status, answer.json()) == (200, {"greeting": "hello, grace"})
     http_api = cloud_stack.api("HttpApiUrl")  # from an output with the URL
     assert http_api.request("GET", "items/none").status == 404
+
+
+def test_an_http_api_route_sends_straight_to_sqs(http_api_url, messages_queue):
+    answer = requests.post(http_api_url + "messages", json={"event": "signup"}, timeout=10)
+    assert answer.status_code == 200
+    message = messages_queue.wait_for_message(timeout=10)
+    assert message.json() == {"event": "signup"}
