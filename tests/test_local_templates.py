@@ -178,3 +178,66 @@ def test_auto_published_versions_and_aliases_are_created_and_invocable(aws: Aws)
     outputs = aws.client("cloudformation").describe_stacks(StackName="versioned")["Stacks"][0]
     url = next(o["OutputValue"] for o in outputs["Outputs"] if o["OutputKey"] == "Url")
     assert requests.get(url, timeout=30).json()["version"] == "1"
+
+
+WORKFLOW: dict[str, Any] = {
+    "Transform": "AWS::Serverless-2016-10-31",
+    "Resources": {
+        "Double": {
+            "Type": "AWS::Serverless::Function",
+            "Properties": {
+                "Runtime": "python3.12",
+                "Handler": "index.handler",
+                "InlineCode": (
+                    "import os\n\ndef handler(event, context):\n"
+                    "    if event.get('fail'):\n"
+                    "        raise ValueError('cannot double ' + str(event['value']))\n"
+                    "    return {'value': event['value'] * 2, 'pid': os.getpid()}\n"
+                ),
+            },
+        },
+        "Flow": {
+            "Type": "AWS::Serverless::StateMachine",
+            "Properties": {
+                "Definition": {
+                    "StartAt": "Twice",
+                    "States": {
+                        "Twice": {
+                            "Type": "Task",
+                            "Resource": "arn:aws:states:::lambda:invoke",
+                            "Parameters": {"FunctionName": "${DoubleArn}", "Payload.$": "$"},
+                            "OutputPath": "$.Payload",
+                            "Next": "Again",
+                        },
+                        "Again": {"Type": "Task", "Resource": "${DoubleArn}", "End": True},
+                    },
+                },
+                "DefinitionSubstitutions": {"DoubleArn": {"Fn::GetAtt": ["Double", "Arn"]}},
+                "Policies": [{"LambdaInvokePolicy": {"FunctionName": {"Ref": "Double"}}}],
+            },
+        },
+    },
+}
+
+
+def test_a_state_machine_execution_runs_its_lambda_tasks(aws: Aws) -> None:
+    ids = deploy(aws, "workflow", WORKFLOW)
+    sfn = aws.client("stepfunctions")
+    arn = ids["Flow"]
+    assert arn.startswith("arn:aws:states:")
+
+    def finished(execution: str) -> dict[str, Any] | None:
+        described = sfn.describe_execution(executionArn=execution)
+        return None if described["status"] == "RUNNING" else described
+
+    started = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"value": 5}))
+    done = poll(lambda: finished(started["executionArn"]), what="a finished execution")
+    assert done["status"] == "SUCCEEDED", done
+    output = json.loads(done["output"])
+    assert output["value"] == 20  # two real Lambda tasks: 5 * 2 * 2
+    assert aws.logged(ids["Double"], "START RequestId", count=2)
+
+    failed = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"value": 1, "fail": 1}))
+    done = poll(lambda: finished(failed["executionArn"]), what="a failed execution")
+    assert done["status"] == "FAILED"
+    assert "cannot double 1" in done.get("cause", "")

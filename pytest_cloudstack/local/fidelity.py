@@ -19,7 +19,6 @@ from typing import Any
 #: resource types the local target creates but does not run; type -> what is missing
 NOT_RUN_TYPES: dict[str, str] = {
     "AWS::Lambda::Url": "function URLs are not served",
-    "AWS::StepFunctions::StateMachine": "executions do not run the state machine",
     "AWS::ApiGateway::DomainName": "custom domain names are not served",
     "AWS::ApiGatewayV2::DomainName": "custom domain names are not served",
     "AWS::ApiGateway::UsagePlan": "usage plans and API keys are not enforced",

@@ -149,6 +149,71 @@ class Alias(CfnModel):
         return Created(alias.arn, {"AliasArn": alias.arn})
 
 
+class StateMachine(CfnModel):
+    """``AWS::StepFunctions::StateMachine`` in the backend that runs executions.
+
+    moto keeps state machines that run (its ``execute_state_machine`` setting, which the local
+    target turns on) in another backend than the one its CloudFormation writes to, and reads
+    only ``DefinitionString``: here ``Definition``, ``DefinitionSubstitutions`` and a packaged
+    ``DefinitionS3Location`` count too.
+    """
+
+    TYPE = "AWS::StepFunctions::StateMachine"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in ("Arn", "Name", "StateMachineRevisionId")
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
+        import json
+
+        from moto.stepfunctions.responses import get_backend
+
+        properties = cloudformation_json.get("Properties") or {}
+        definition = properties.get("DefinitionString")
+        if definition is None and isinstance(properties.get("Definition"), dict):
+            definition = json.dumps(properties["Definition"])
+        location = properties.get("DefinitionS3Location")
+        if definition is None and isinstance(location, dict):
+            definition = _s3_text(account_id, region_name, location)
+        definition = str(definition or "")
+        for key, value in (properties.get("DefinitionSubstitutions") or {}).items():
+            definition = definition.replace("${" + str(key) + "}", str(value))
+        tags = properties.get("Tags") or []
+        return get_backend(account_id, region_name).create_state_machine(
+            name=properties.get("StateMachineName", resource_name),
+            definition=definition,
+            roleArn=properties.get("RoleArn", ""),
+            tags=[{"key": tag["Key"], "value": tag["Value"]} for tag in tags],
+            sm_type=properties.get("StateMachineType"),
+        )
+
+    @staticmethod
+    def delete_from_cloudformation_json(
+        resource_name: str, cloudformation_json: Any, account_id: str, region_name: str
+    ) -> None:
+        from moto.stepfunctions.responses import get_backend
+
+        get_backend(account_id, region_name).delete_state_machine(resource_name)
+
+
+def _s3_text(account_id: str, region_name: str, location: dict[str, Any]) -> str:
+    from moto.s3.models import s3_backends
+    from moto.utilities.utils import get_partition
+
+    backend = s3_backends[account_id][get_partition(region_name)]
+    key = backend.get_object(location["Bucket"], location["Key"])
+    return bytes(key.value).decode() if key is not None else ""
+
+
 def models() -> dict[str, Any]:
     """CloudFormation type -> the class that creates it on the local target."""
     return {
@@ -156,4 +221,5 @@ def models() -> dict[str, Any]:
         "AWS::S3::Bucket": _bucket_model(),
         Version.TYPE: Version,
         Alias.TYPE: Alias,
+        StateMachine.TYPE: StateMachine,
     }

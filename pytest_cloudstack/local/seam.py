@@ -19,6 +19,9 @@ moto's shortcuts:
 * ``cloudformation.parsing.parse_output``: an output naming an API's
   ``https://<id>.execute-api...`` URL gives the local URL that reaches that API
   (``apigateway/urls.py``).
+* ``stepfunctions.parser.models.StepFunctionsParserBackend.start_execution``: the backend that
+  runs executions names every unnamed one ``None`` (so a second one is refused); AWS makes a
+  UUID.
 
 All of these are private moto names: moto is pinned to the tested range (``>=5.2.1,<5.3``) and
 ``check()`` names any that moved, so that an upgrade fails loudly (the emulator refuses to start,
@@ -110,6 +113,12 @@ SEAMS = (
     ),
     Seam("moto.events.notifications", None, "_invoke_lambda", ("account_id", "fn_arn", "event")),
     Seam("moto.cloudformation.parsing", None, "resource_class_from_type", ("resource_type",)),
+    Seam(
+        "moto.stepfunctions.parser.models",
+        "StepFunctionsParserBackend",
+        "start_execution",
+        ("self", "state_machine_arn", "name", "execution_input"),
+    ),
     Seam(
         "moto.cloudformation.parsing",
         None,
@@ -462,6 +471,15 @@ def _parse_output(original: Any) -> Any:
     return parse_output
 
 
+def _start_execution(original: Any) -> Any:
+    def start_execution(
+        self: Any, state_machine_arn: str, name: Any = None, *args: Any, **kwargs: Any
+    ) -> Any:
+        return original(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
+
+    return start_execution
+
+
 _REPLACEMENTS: dict[str, Callable[[Any], Any]] = {
     "invoke": _invoke,
     "create_from_cloudformation_json": _create_from_cloudformation_json,
@@ -472,4 +490,5 @@ _REPLACEMENTS: dict[str, Callable[[Any], Any]] = {
     "_invoke_lambda": _invoke_in_background,
     "resource_class_from_type": _resource_class_from_type,
     "parse_output": _parse_output,
+    "start_execution": _start_execution,
 }
