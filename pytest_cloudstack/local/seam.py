@@ -127,6 +127,21 @@ SEAMS = (
     ),
 )
 
+#: other private moto names the local target calls (``resources.py``, ``apigateway/``): each
+#: must exist, or the emulator refuses to start, naming it
+USED = (
+    "moto.apigateway.models.apigateway_backends",
+    "moto.apigateway.models.RestAPI.create_from_cloudformation_json",
+    "moto.apigatewayv2.models.apigatewayv2_backends",
+    "moto.awslambda.utils.get_backend",
+    "moto.s3.models.FakeBucket.create_from_cloudformation_json",
+    "moto.s3.models.s3_backends",
+    "moto.stepfunctions.responses.get_backend",
+    "moto.settings.moto_server_port",
+    "moto.cloudformation.exceptions.UnformattedGetAttTemplateException",
+    "moto.utilities.utils.get_partition",
+)
+
 #: attributes of moto models that the runner and the replacements read
 MODEL_ATTRIBUTES = {
     "moto.awslambda.models.LambdaFunction": (
@@ -166,6 +181,30 @@ MODEL_ATTRIBUTES = {
         "authorizer_id",
         "method_integration",
     ),
+    "moto.apigateway.models.Integration": (
+        "integration_type",
+        "uri",
+        "request_templates",
+        "passthrough_behaviour",
+        "credentials",
+        "request_parameters",
+        "integration_responses",
+    ),
+    "moto.apigatewayv2.models.Route": (
+        "route_key",
+        "target",
+        "authorization_type",
+        "authorizer_id",
+    ),
+    "moto.apigatewayv2.models.Integration": (
+        "integration_type",
+        "integration_uri",
+        "payload_format_version",
+        "request_parameters",
+        "integration_subtype",
+        "credentials_arn",
+    ),
+    "moto.apigatewayv2.models.Stage": ("name", "stage_variables"),
     "moto.apigatewayv2.models.Api": (
         "api_id",
         "api_endpoint",
@@ -197,7 +236,27 @@ def check() -> list[str]:
             problems.append(
                 f"{seam.label} takes {parameters}, expected it to start with {seam.parameters}"
             )
+    for dotted in USED:
+        if not _resolves(dotted):
+            problems.append(f"{dotted} is gone")
     return problems
+
+
+def _resolves(dotted: str) -> bool:
+    """Whether ``module.attribute[.attribute...]`` names something in the installed moto."""
+    parts = dotted.split(".")
+    for split in range(len(parts) - 1, 0, -1):
+        try:
+            target: Any = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        try:
+            for name in parts[split:]:
+                target = getattr(target, name)
+        except AttributeError:
+            return False
+        return True
+    return False
 
 
 def _moto_version() -> str:
