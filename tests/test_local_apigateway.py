@@ -716,3 +716,18 @@ def test_an_http_api_route_sends_to_sqs(aws: Aws, outputs: dict[str, str]) -> No
     [message] = sqs.receive_message(QueueUrl=outputs["InboxUrl"], WaitTimeSeconds=1)["Messages"]
     sqs.delete_message(QueueUrl=outputs["InboxUrl"], ReceiptHandle=message["ReceiptHandle"])
     assert (message["MessageId"], message["Body"]) == (sent, "hello queue")
+
+
+def test_a_request_with_the_apis_own_host_name_reaches_it(
+    aws: Aws, outputs: dict[str, str]
+) -> None:
+    api_id = outputs["RestUrl"].split("/_aws/execute-api/")[1].split("/")[0]
+    answer = requests.get(
+        aws.url + "/Prod/items/9",
+        headers={"Host": f"{api_id}.execute-api.us-east-1.amazonaws.com"},
+        timeout=30,
+    )
+    assert answer.status_code == 200
+    assert answer.json()["pathParameters"] == {"id": "9"}
+    # Everything else still goes to moto: the control plane answers as before.
+    assert aws.client("apigateway").get_rest_api(restApiId=api_id)["id"] == api_id
