@@ -130,6 +130,7 @@ def test_a_templates_s3_notifications_start_the_chain(aws: Aws) -> None:
 VERSIONED: dict[str, Any] = {
     "Transform": "AWS::Serverless-2016-10-31",
     "Resources": {
+        "Jobs": {"Type": "AWS::SQS::Queue"},
         "Greeter": {
             "Type": "AWS::Serverless::Function",
             "Properties": {
@@ -137,18 +138,26 @@ VERSIONED: dict[str, Any] = {
                 "Handler": "index.handler",
                 "InlineCode": (
                     "import json, os\n\ndef handler(event, context):\n"
+                    "    for record in event.get('Records', []):\n"
+                    "        print('QUEUED', record['body'], 'ON VERSION',\n"
+                    "              os.environ['AWS_LAMBDA_FUNCTION_VERSION'])\n"
                     "    info = {'version': os.environ['AWS_LAMBDA_FUNCTION_VERSION'],\n"
                     "            'arn': context.invoked_function_arn}\n"
                     "    return {'statusCode': 200, 'body': json.dumps(info), **info}\n"
                 ),
                 "AutoPublishAlias": "live",
                 "Events": {
-                    "Hello": {"Type": "Api", "Properties": {"Path": "/hello", "Method": "get"}}
+                    "Hello": {"Type": "Api", "Properties": {"Path": "/hello", "Method": "get"}},
+                    "Jobs": {
+                        "Type": "SQS",
+                        "Properties": {"Queue": {"Fn::GetAtt": ["Jobs", "Arn"]}},
+                    },
                 },
             },
         },
     },
     "Outputs": {
+        "JobsUrl": {"Value": {"Ref": "Jobs"}},
         "AliasArn": {"Value": {"Ref": "GreeterAliaslive"}},
         "Url": {
             "Value": {
@@ -178,6 +187,9 @@ def test_auto_published_versions_and_aliases_are_created_and_invocable(aws: Aws)
     outputs = aws.client("cloudformation").describe_stacks(StackName="versioned")["Stacks"][0]
     url = next(o["OutputValue"] for o in outputs["Outputs"] if o["OutputKey"] == "Url")
     assert requests.get(url, timeout=30).json()["version"] == "1"
+    # SAM points the queue's event source mapping at the alias too.
+    aws.client("sqs").send_message(QueueUrl=ids["Jobs"], MessageBody="job-1")
+    assert aws.logged(name, "QUEUED job-1 ON VERSION 1")
 
 
 WORKFLOW: dict[str, Any] = {

@@ -28,9 +28,9 @@ def authorize(target: Target, request: Request, invoke: Invoke) -> Answer | dict
     """Run the authorizer: the context for the integration, or the answer that refuses."""
     authorizer = target.authorizer
     assert authorizer is not None
-    from pytest_cloudstack.local.apigateway.gateway import _function_arn
+    from pytest_cloudstack.local.apigateway.gateway import function_arn
 
-    arn = _function_arn(authorizer.uri or "", target.route.stage_variables)
+    arn = function_arn(authorizer.uri or "", target.route.stage_variables)
     if arn is None:
         return _error()
     sources = _identity(authorizer, request, target)

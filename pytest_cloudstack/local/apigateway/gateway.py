@@ -146,8 +146,8 @@ class Gateway:
     def _lambda_proxy(
         self, target: apis.Target, request: Request, integration: apis.Integration
     ) -> Answer:
-        function_arn = _function_arn(integration.uri or "", target.route.stage_variables)
-        if function_arn is None:
+        arn = function_arn(integration.uri or "", target.route.stage_variables)
+        if arn is None:
             return _failure(target)
         version_2 = target.http_api and integration.payload_format == "2.0"
         if version_2:
@@ -159,7 +159,7 @@ class Gateway:
                 binary_media_types=target.binary_media_types,
                 http_api=target.http_api,
             )
-        result = self._invoke(target, function_arn, event)
+        result = self._invoke(target, arn, event)
         if result is None:
             return _failure(target)
         if version_2:
@@ -182,7 +182,7 @@ class Gateway:
         return runner.invoke(function, json.dumps(event).encode())
 
 
-def _function_arn(uri: str, stage_variables: dict[str, str]) -> str | None:
+def function_arn(uri: str, stage_variables: dict[str, str]) -> str | None:
     uri = _STAGE_VARIABLE.sub(lambda m: stage_variables.get(m.group(1), ""), uri)
     found = _LAMBDA_URI.search(uri)
     if found is not None:
@@ -225,13 +225,13 @@ def _mock(integration: apis.Integration, request: Request) -> Answer:
             status = int(json.loads(rendered).get("statusCode", 200))
         except (ValueError, AttributeError, TypeError):
             status = 200
-    chosen = _integration_response(integration.responses, str(status))
+    chosen = integration_response(integration.responses, str(status))
     if chosen is None:
         return Answer(status, [("Content-Type", "application/json")], b"")
-    return _shaped(chosen, request, b"", status)
+    return shaped(chosen, request, b"", status)
 
 
-def _integration_response(responses: list[dict[str, Any]], selector: str) -> dict[str, Any] | None:
+def integration_response(responses: list[dict[str, Any]], selector: str) -> dict[str, Any] | None:
     default = None
     for response in responses:
         pattern = response.get("selectionPattern")
@@ -242,7 +242,7 @@ def _integration_response(responses: list[dict[str, Any]], selector: str) -> dic
     return default
 
 
-def _shaped(response: dict[str, Any], request: Request, body: bytes, status: int) -> Answer:
+def shaped(response: dict[str, Any], request: Request, body: bytes, status: int) -> Answer:
     """An integration response's status, static header values and response template."""
     from pytest_cloudstack.local.apigateway import templates
 

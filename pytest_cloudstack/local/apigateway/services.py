@@ -99,12 +99,12 @@ def _send(
 
 
 def _respond(integration: apis.Integration, request: Request, status: int, body: bytes) -> Answer:
-    from pytest_cloudstack.local.apigateway.gateway import _integration_response, _shaped
+    from pytest_cloudstack.local.apigateway.gateway import integration_response, shaped
 
-    chosen = _integration_response(integration.responses, str(status))
+    chosen = integration_response(integration.responses, str(status))
     if chosen is None:
         return Answer(status, [("Content-Type", "application/json")], body)
-    return _shaped(chosen, request, body, status)
+    return shaped(chosen, request, body, status)
 
 
 def _source_value(source: str, request: Request) -> str:
