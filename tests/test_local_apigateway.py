@@ -731,3 +731,62 @@ def test_a_request_with_the_apis_own_host_name_reaches_it(
     assert answer.json()["pathParameters"] == {"id": "9"}
     # Everything else still goes to moto: the control plane answers as before.
     assert aws.client("apigateway").get_rest_api(restApiId=api_id)["id"] == api_id
+
+
+PLAIN_OPENAPI_TEMPLATE = """\
+Resources:
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - {Effect: Allow, Principal: {Service: lambda.amazonaws.com}, Action: sts:AssumeRole}
+  Hello:
+    Type: AWS::Lambda::Function
+    Properties:
+      Runtime: python3.12
+      Handler: index.handler
+      Role: !GetAtt Role.Arn
+      Code:
+        ZipFile: |
+          def handler(event, context):
+              name = event["pathParameters"]["name"]
+              return {"statusCode": 200, "body": "hello " + name}
+  Api:
+    Type: AWS::ApiGateway::RestApi
+    Properties:
+      Body:
+        openapi: "3.0.1"
+        info: {title: plain, version: "1"}
+        paths:
+          /hello/{name}:
+            get:
+              x-amazon-apigateway-integration:
+                type: aws_proxy
+                httpMethod: POST
+                uri: !Sub "arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Hello.Arn}/invocations"
+  Deployment:
+    Type: AWS::ApiGateway::Deployment
+    Properties: {RestApiId: !Ref Api, StageName: live}
+Outputs:
+  Url:
+    Value: !Sub "https://${Api}.execute-api.${AWS::Region}.amazonaws.com/live"
+"""
+
+PLAIN_OPENAPI_TEST = """\
+import urllib.request
+
+def test_hello(cloud_stack):
+    with urllib.request.urlopen(cloud_stack.outputs["Url"] + "/hello/plain") as answer:
+        assert answer.read() == b"hello plain"
+"""
+
+
+def test_a_plain_templates_openapi_rest_api_is_served(pytester: pytest.Pytester) -> None:
+    """No SAM: a RestApi defined by its OpenAPI Body (moto ignores Body) still routes."""
+    pytester.makefile(".yaml", template=PLAIN_OPENAPI_TEMPLATE)
+    pytester.makeini("[pytest]\ncloud_stack_prefix = plain\ncloud_stack_target = local\n")
+    pytester.makepyfile(PLAIN_OPENAPI_TEST)
+    result = pytester.runpytest_subprocess("--cloud-stack", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
