@@ -11,6 +11,7 @@ from pytest_cloudstack.eventually import eventually
 
 if TYPE_CHECKING:
     from pytest_cloudstack.handles import (
+        Api,
         Bucket,
         Function,
         LambdaError,
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from pytest_cloudstack.stack import Stack, StackResource
 
 __all__ = [
+    "Api",
     "Bucket",
     "Function",
     "LambdaError",

@@ -42,6 +42,12 @@ HANDLE_KINDS: dict[str, tuple[str, ...]] = {
     "bucket": ("AWS::S3::Bucket",),
     "topic": ("AWS::SNS::Topic",),
     "state_machine": ("AWS::StepFunctions::StateMachine", "AWS::Serverless::StateMachine"),
+    "api": (
+        "AWS::ApiGateway::RestApi",
+        "AWS::ApiGatewayV2::Api",
+        "AWS::Serverless::Api",
+        "AWS::Serverless::HttpApi",
+    ),
 }
 KIND_NOUNS = {
     "table": "a DynamoDB table",
@@ -50,6 +56,7 @@ KIND_NOUNS = {
     "bucket": "an S3 bucket",
     "topic": "an SNS topic",
     "state_machine": "a Step Functions state machine",
+    "api": "an API Gateway API",
 }
 _HANDLE_CLASSES = {
     "table": "Table",
@@ -58,6 +65,7 @@ _HANDLE_CLASSES = {
     "bucket": "Bucket",
     "topic": "Topic",
     "state_machine": "StateMachine",
+    "api": "Api",
 }
 FACTORY_FIXTURES = ("dynamodb_table", "sqs_queue", "lambda_function", "s3_bucket", "sns_topic")
 AUTO_FIXTURES_PLUGIN = "cloudstack-auto-fixtures"

@@ -72,6 +72,9 @@ class CloudStackRun:
         self.failure_path: Path | None = None
         #: packaged artifacts: (how many the template references, how many were uploaded)
         self.artifacts = (0, 0)
+        #: local target: the one line naming what the emulator did not create or run, if any
+        self.fidelity: str | None = None
+        self._template_body: dict[str, Any] = {}
         self._operations: Any = None
         self._session: Any = None
         self._emulator: Any = None
@@ -311,6 +314,13 @@ class CloudStackRun:
         description = describe_stack(
             self.connection, self._operations.cloudformation, outcome.stack_id, outcome.description
         )
+        if self.settings.target.kind is TargetKind.LOCAL:
+            from pytest_cloudstack.local import fidelity
+
+            listed = [logical for logical in description.resources if "/" not in logical]
+            self.fidelity = fidelity.line(fidelity.report(self._template_body, listed))
+            if self.fidelity:
+                self.write(self.fidelity)
         stack = Stack(description)
         self.config.hook.pytest_cloudstack_deployed(stack=stack)
         return stack
@@ -345,7 +355,7 @@ class CloudStackRun:
                 "hook returned a mapping"
             )
         # The working tree's packaging state is what the session reports; REF's is transient.
-        kept = (self.retained, self.artifacts, self._operations)
+        kept = (self.retained, self.artifacts, self._operations, self._template_body)
         with checkout(self.settings.rootdir, source, ref) as old:
             if old.template is None:
                 self.write(
@@ -362,7 +372,7 @@ class CloudStackRun:
                     f"the project as it is at {ref} ({old.commit[:7]}) cannot be deployed, so "
                     f"there is nothing to upgrade from: {error}"
                 ) from None
-        self.retained, self.artifacts, self._operations = kept
+        self.retained, self.artifacts, self._operations, self._template_body = kept
         check = check_upgrade(
             _deployable(previous, self.connection.region),
             _deployable(request, self.connection.region),
@@ -447,6 +457,7 @@ class CloudStackRun:
 
         for warning in limit_warnings(packaged.body, packaged.template_body, packaged.archives):
             self.write(f"warning: {warning}")
+        self._template_body = packaged.body
         body, capabilities = packaged.template_body, packaged.capabilities
         digest = request_hash(body, parameters, user_tags, capabilities)
         tags = naming.stack_tags(
@@ -655,6 +666,8 @@ class CloudStackRun:
             )
         if self._emulator is not None and self._emulator.start_kind:
             lines.append(f"local emulator: {self._emulator.start_kind}")
+        if self.fidelity and self.deploy_error is None:
+            lines.append(self.fidelity)
         total, uploaded = self.artifacts
         if total:
             lines.append(f"artifacts: {uploaded} uploaded, {total - uploaded} reused")

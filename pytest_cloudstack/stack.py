@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import boto3
 
     from pytest_cloudstack.handles import (
+        Api,
         Bucket,
         Function,
         HandleCache,
@@ -214,6 +215,13 @@ class Stack:
     def state_machine(self, logical_id: str) -> StateMachine:
         """The Step Functions state machine ``logical_id`` as a ``StateMachine`` handle."""
         handle: StateMachine = self._handles.handle("state_machine", logical_id)
+        return handle
+
+    def api(self, logical_id: str) -> Api:
+        """The API Gateway REST or HTTP API ``logical_id`` as an ``Api`` handle (``.url``,
+        ``.request(method, path)``); the implicit SAM APIs are ``ServerlessRestApi`` and
+        ``ServerlessHttpApi``."""
+        handle: Api = self._handles.handle("api", logical_id)
         return handle
 
     def __repr__(self) -> str:

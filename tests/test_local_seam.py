@@ -213,6 +213,8 @@ def test_the_installed_moto_has_every_seam_the_runner_uses() -> None:
 
 
 def test_model_attributes_the_runner_reads_exist() -> None:
+    from moto.apigateway.models import apigateway_backends
+    from moto.apigatewayv2.models import apigatewayv2_backends
     from moto.awslambda.models import lambda_backends
     from moto.events.models import events_backends
     from moto.sns.models import sns_backends
@@ -236,7 +238,34 @@ def test_model_attributes_the_runner_reads_exist() -> None:
         topic = client("sns").create_topic(Name="probe")["TopicArn"]
         client("sns").subscribe(TopicArn=topic, Protocol="lambda", Endpoint=function["FunctionArn"])
         client("events").put_rule(Name="probe", EventPattern=json.dumps({"source": ["x"]}))
+        rest = client("apigateway").create_rest_api(name="probe")["id"]
+        root = client("apigateway").get_resources(restApiId=rest)["items"][0]["id"]
+        client("apigateway").put_method(
+            restApiId=rest, resourceId=root, httpMethod="GET", authorizationType="NONE"
+        )
+        client("apigateway").put_integration(
+            restApiId=rest, resourceId=root, httpMethod="GET", type="MOCK"
+        )
+        v2 = client("apigatewayv2")
+        http_api = v2.create_api(Name="probe", ProtocolType="HTTP")["ApiId"]
+        integration = v2.create_integration(
+            ApiId=http_api, IntegrationType="AWS_PROXY", IntegrationUri=function["FunctionArn"]
+        )["IntegrationId"]
+        route = v2.create_route(ApiId=http_api, RouteKey="$default")["RouteId"]
+        v2.create_stage(ApiId=http_api, StageName="$default")
+        rest_api = apigateway_backends["123456789012"]["us-east-1"].apis[rest]
+        http_model = apigatewayv2_backends["123456789012"]["us-east-1"].apis[http_api]
         models = {
+            "moto.apigateway.models.RestAPI": rest_api,
+            "moto.apigateway.models.Resource": rest_api.resources[root],
+            "moto.apigateway.models.Method": rest_api.resources[root].resource_methods["GET"],
+            "moto.apigateway.models.Integration": rest_api.resources[root]
+            .resource_methods["GET"]
+            .method_integration,
+            "moto.apigatewayv2.models.Api": http_model,
+            "moto.apigatewayv2.models.Route": http_model.routes[route],
+            "moto.apigatewayv2.models.Integration": http_model.integrations[integration],
+            "moto.apigatewayv2.models.Stage": http_model.stages["$default"],
             "moto.awslambda.models.LambdaFunction": lambda_backends["123456789012"][
                 "us-east-1"
             ].get_function("probe"),
@@ -286,3 +315,10 @@ def test_a_moved_seam_stops_the_local_target_with_a_clear_message(
         ]
     )
     assert os.environ.get("AWS_ENDPOINT_URL") is None, "nothing left pointed at a dead emulator"
+
+
+def test_a_moved_name_the_local_models_call_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    import moto.stepfunctions.responses as responses
+
+    monkeypatch.delattr(responses, "get_backend")
+    assert "moto.stepfunctions.responses.get_backend is gone" in seam.check()

@@ -10,6 +10,7 @@ one from anything with ``client(service)`` and ``resource(service)`` methods, su
 from __future__ import annotations
 
 from pytest_cloudstack.handles._resolve import HandleCache, resolve
+from pytest_cloudstack.handles.api import Api, Response
 from pytest_cloudstack.handles.bucket import Bucket
 from pytest_cloudstack.handles.errors import (
     LambdaError,
@@ -24,6 +25,7 @@ from pytest_cloudstack.handles.table import Table
 from pytest_cloudstack.handles.topic import Topic
 
 __all__ = [
+    "Api",
     "Bucket",
     "Function",
     "HandleCache",
@@ -32,6 +34,7 @@ __all__ = [
     "Message",
     "Queue",
     "QueueCounts",
+    "Response",
     "StateMachine",
     "StateMachineError",
     "Table",

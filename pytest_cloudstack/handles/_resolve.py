@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pytest_cloudstack.fixtures import HANDLE_KINDS, KIND_NOUNS
+from pytest_cloudstack.handles.api import Api
 from pytest_cloudstack.handles.bucket import Bucket
 from pytest_cloudstack.handles.errors import UnknownResourceError, WrongResourceTypeError
 from pytest_cloudstack.handles.function import Function
@@ -26,6 +27,7 @@ _CLASSES: dict[str, Callable[[Any, str, str | None], Any]] = {
     "bucket": Bucket,
     "topic": Topic,
     "state_machine": StateMachine,
+    "api": Api,
 }
 
 
@@ -72,6 +74,14 @@ class HandleCache:
             if value.startswith("arn:"):
                 params["QueueOwnerAWSAccountId"] = value.split(":")[4]
             return str(self.client("sqs").get_queue_url(**params)["QueueUrl"])
+        if kind == "api" and "://" in value:
+            # An Output with the API's URL: on AWS https://<id>.execute-api..., locally
+            # <endpoint>/_aws/execute-api/<id>/...
+            from pytest_cloudstack.local.apigateway.urls import api_id_of
+
+            found = api_id_of(value)
+            if found:
+                return found
         if kind == "table" and value.startswith("arn:") and ":table/" in value:
             return value.split(":table/", 1)[1].split("/", 1)[0]
         return value

@@ -11,7 +11,9 @@ from __future__ import annotations
 import atexit
 import contextlib
 import gc
+import json
 import logging
+import os
 import threading
 import urllib.request
 from typing import TYPE_CHECKING, Any
@@ -39,6 +41,7 @@ class LocalEmulator:
         self._thread: threading.Thread | None = None
         self._warmup: threading.Thread | None = None
         self._log_level: int | None = None
+        self._moto_port: str | None = None
 
     def __enter__(self) -> LocalEmulator:
         # moto leaves ~400,000 objects in this process. At exit, Python's finalization runs full
@@ -64,8 +67,18 @@ class LocalEmulator:
         werkzeug_logger.setLevel(logging.WARNING)
         # What moto's ThreadedMotoServer does, with a short poll interval: its default (0.5 s)
         # is paid in full by every shutdown, at the end of every session.
-        app = DomainDispatcherApplication(create_backend_app)
-        self._server = make_server("127.0.0.1", 0, app, threaded=True, fd=self.fd)
+        from pytest_cloudstack.local.apigateway.gateway import Gateway, HeaderKeepingHandler
+
+        # API Gateway invocations are answered in front of moto, which serves none of them.
+        app = Gateway(DomainDispatcherApplication(create_backend_app), lambda: self.runner)
+        self._server = make_server(
+            "127.0.0.1",
+            0,
+            app,
+            threaded=True,
+            fd=self.fd,
+            request_handler=HeaderKeepingHandler,
+        )
         self.url = f"http://127.0.0.1:{self._server.socket.getsockname()[1]}"
         try:
             from pytest_cloudstack.local.runner import LambdaRunner
@@ -84,15 +97,42 @@ class LocalEmulator:
             daemon=True,
         )
         self._thread.start()
+        self._run_state_machines()
         # moto imports its CloudFormation parser (about 2 s) on the first stack call; doing it now,
         # in the background, overlaps it with test collection.
         self._warmup = threading.Thread(target=_import_cloudformation, daemon=True)
         self._warmup.start()
         return self
 
+    def _run_state_machines(self) -> None:
+        """Step Functions executions run their state machines, Lambda tasks the real handlers.
+
+        moto runs executions only with its ``execute_state_machine`` setting (set through its
+        documented ``/moto-api/config``); its Lambda tasks call ``localhost:$MOTO_PORT``, this
+        emulator, where the runner answers them.
+        """
+        self._moto_port = os.environ.get("MOTO_PORT")
+        os.environ["MOTO_PORT"] = self.url.rsplit(":", 1)[1]
+        self._moto_config({"stepfunctions": {"execute_state_machine": True}})
+
+    def _moto_config(self, config: dict[str, Any]) -> None:
+        request = urllib.request.Request(
+            f"{self.url}/moto-api/config",
+            data=json.dumps(config).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        urllib.request.urlopen(request, timeout=10).close()
+
     def __exit__(self, *exc_info: object) -> None:
         if self._server is None:
             return
+        with contextlib.suppress(OSError):
+            self._moto_config({"stepfunctions": {"execute_state_machine": False}})
+        if self._moto_port is None:
+            os.environ.pop("MOTO_PORT", None)
+        else:
+            os.environ["MOTO_PORT"] = self._moto_port
         # Handlers first: pollers and workers must not run against an emulator being reset.
         if self.runner is not None:
             self.runner.close()

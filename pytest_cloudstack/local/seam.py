@@ -14,6 +14,14 @@ moto's shortcuts:
   ARN, message ID and message attributes (moto sends placeholders).
 * ``events.models.Rule.send_to_targets``: moto has no Lambda targets for PutEvents.
 * ``LambdaFunction.create_from_cloudformation_json``: moto drops ``Layers`` from templates.
+* ``cloudformation.parsing.resource_class_from_type``: types that moto's CloudFormation skips
+  or keeps in part (API Gateway's, a bucket's notifications) are created by ``resources.py``.
+* ``cloudformation.parsing.parse_output``: an output naming an API's
+  ``https://<id>.execute-api...`` URL gives the local URL that reaches that API
+  (``apigateway/urls.py``).
+* ``stepfunctions.parser.models.StepFunctionsParserBackend.start_execution``: the backend that
+  runs executions names every unnamed one ``None`` (so a second one is refused); AWS makes a
+  UUID.
 
 All of these are private moto names: moto is pinned to the tested range (``>=5.2.1,<5.3``) and
 ``check()`` names any that moved, so that an upgrade fails loudly (the emulator refuses to start,
@@ -27,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import importlib
 import inspect
 import json
@@ -103,6 +112,34 @@ SEAMS = (
         ("self", "original_event", "transform_input"),
     ),
     Seam("moto.events.notifications", None, "_invoke_lambda", ("account_id", "fn_arn", "event")),
+    Seam("moto.cloudformation.parsing", None, "resource_class_from_type", ("resource_type",)),
+    Seam(
+        "moto.stepfunctions.parser.models",
+        "StepFunctionsParserBackend",
+        "start_execution",
+        ("self", "state_machine_arn", "name", "execution_input"),
+    ),
+    Seam(
+        "moto.cloudformation.parsing",
+        None,
+        "parse_output",
+        ("output_logical_id", "output_json", "resources_map"),
+    ),
+)
+
+#: other private moto names the local target calls (``resources.py``, ``apigateway/``): each
+#: must exist, or the emulator refuses to start, naming it
+USED = (
+    "moto.apigateway.models.apigateway_backends",
+    "moto.apigateway.models.RestAPI.create_from_cloudformation_json",
+    "moto.apigatewayv2.models.apigatewayv2_backends",
+    "moto.awslambda.utils.get_backend",
+    "moto.s3.models.FakeBucket.create_from_cloudformation_json",
+    "moto.s3.models.s3_backends",
+    "moto.stepfunctions.responses.get_backend",
+    "moto.settings.moto_server_port",
+    "moto.cloudformation.exceptions.UnformattedGetAttTemplateException",
+    "moto.utilities.utils.get_partition",
 )
 
 #: attributes of moto models that the runner and the replacements read
@@ -128,6 +165,56 @@ MODEL_ATTRIBUTES = {
     ),
     "moto.sns.models.Subscription": ("protocol", "endpoint", "arn", "topic", "account_id"),
     "moto.events.models.Rule": ("targets", "event_pattern", "account_id"),
+    "moto.apigateway.models.RestAPI": (
+        "id",
+        "account_id",
+        "region_name",
+        "resources",
+        "stages",
+        "authorizers",
+        "binaryMediaTypes",
+    ),
+    "moto.apigateway.models.Resource": ("id", "resource_methods", "get_path"),
+    "moto.apigateway.models.Method": (
+        "http_method",
+        "authorization_type",
+        "authorizer_id",
+        "method_integration",
+    ),
+    "moto.apigateway.models.Integration": (
+        "integration_type",
+        "uri",
+        "request_templates",
+        "passthrough_behaviour",
+        "credentials",
+        "request_parameters",
+        "integration_responses",
+    ),
+    "moto.apigatewayv2.models.Route": (
+        "route_key",
+        "target",
+        "authorization_type",
+        "authorizer_id",
+    ),
+    "moto.apigatewayv2.models.Integration": (
+        "integration_type",
+        "integration_uri",
+        "payload_format_version",
+        "request_parameters",
+        "integration_subtype",
+        "credentials_arn",
+    ),
+    "moto.apigatewayv2.models.Stage": ("name", "stage_variables"),
+    "moto.apigatewayv2.models.Api": (
+        "api_id",
+        "api_endpoint",
+        "backend",
+        "routes",
+        "integrations",
+        "stages",
+        "authorizers",
+        "cors_configuration",
+    ),
 }
 
 
@@ -149,7 +236,27 @@ def check() -> list[str]:
             problems.append(
                 f"{seam.label} takes {parameters}, expected it to start with {seam.parameters}"
             )
+    for dotted in USED:
+        if not _resolves(dotted):
+            problems.append(f"{dotted} is gone")
     return problems
+
+
+def _resolves(dotted: str) -> bool:
+    """Whether ``module.attribute[.attribute...]`` names something in the installed moto."""
+    parts = dotted.split(".")
+    for split in range(len(parts) - 1, 0, -1):
+        try:
+            target: Any = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        try:
+            for name in parts[split:]:
+                target = getattr(target, name)
+        except AttributeError:
+            return False
+        return True
+    return False
 
 
 def _moto_version() -> str:
@@ -392,6 +499,46 @@ def _target_input(target: dict[str, Any], event: dict[str, Any], transform: bool
     return shaped
 
 
+@functools.lru_cache(maxsize=1)
+def _local_models() -> dict[str, Any]:
+    from pytest_cloudstack.local.resources import models
+
+    return models()
+
+
+def _resource_class_from_type(original: Any) -> Any:
+    def resource_class_from_type(resource_type: str) -> Any:
+        if active() is not None:
+            model = _local_models().get(resource_type)
+            if model is not None:
+                return model
+        return original(resource_type)
+
+    return resource_class_from_type
+
+
+def _parse_output(original: Any) -> Any:
+    def parse_output(output_logical_id: str, output_json: Any, resources_map: Any) -> Any:
+        output = original(output_logical_id, output_json, resources_map)
+        runner = active()
+        if runner is not None and output is not None and isinstance(output.value, str):
+            from pytest_cloudstack.local.apigateway import apis, urls
+
+            output.value = urls.rewrite(output.value, runner.endpoint_url, apis.known)
+        return output
+
+    return parse_output
+
+
+def _start_execution(original: Any) -> Any:
+    def start_execution(
+        self: Any, state_machine_arn: str, name: Any = None, *args: Any, **kwargs: Any
+    ) -> Any:
+        return original(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
+
+    return start_execution
+
+
 _REPLACEMENTS: dict[str, Callable[[Any], Any]] = {
     "invoke": _invoke,
     "create_from_cloudformation_json": _create_from_cloudformation_json,
@@ -400,4 +547,7 @@ _REPLACEMENTS: dict[str, Callable[[Any], Any]] = {
     "publish": _subscription_publish,
     "send_to_targets": _send_to_targets,
     "_invoke_lambda": _invoke_in_background,
+    "resource_class_from_type": _resource_class_from_type,
+    "parse_output": _parse_output,
+    "start_execution": _start_execution,
 }

@@ -5,7 +5,8 @@ SAM's ``Api`` events become an ``AWS::ApiGateway::RestApi`` defined by an OpenAP
 names the API after ``info.title``. moto (5.2) does neither: it requires ``Name`` and then
 refuses the deployment of an API "without any methods". So, for emulators only, the body's paths
 are written out as the ``Resource`` and ``Method`` resources CloudFormation would have made, and
-the deployment waits for them. On AWS nothing here runs.
+the deployment waits for them, with their integrations' templates and responses and their
+authorizers (written out as ``AWS::ApiGateway::Authorizer``). On AWS nothing here runs.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 _ANY = "x-amazon-apigateway-any-method"
 _INTEGRATION = "x-amazon-apigateway-integration"
+_AUTHORIZER = "x-amazon-apigateway-authorizer"
 
 
 def adapt(body: dict[str, Any]) -> None:
@@ -32,7 +34,8 @@ def adapt(body: dict[str, Any]) -> None:
         info = definition.get("info")
         if "Name" not in properties and isinstance(info, dict) and "title" in info:
             properties["Name"] = info["title"]
-        methods = _write_out_paths(logical_id, definition.get("paths"), resources)
+        authorizers = _write_out_authorizers(logical_id, definition, resources)
+        methods = _write_out_paths(logical_id, definition.get("paths"), resources, authorizers)
         for other in resources.values():
             if (
                 isinstance(other, dict)
@@ -44,7 +47,45 @@ def adapt(body: dict[str, Any]) -> None:
                 other["DependsOn"] = [*depends, *methods]
 
 
-def _write_out_paths(api: str, paths: object, resources: dict[str, Any]) -> list[str]:
+def _write_out_authorizers(
+    api: str, definition: dict[str, Any], resources: dict[str, Any]
+) -> dict[str, str]:
+    """Lambda and Cognito authorizers of the body, as ``AWS::ApiGateway::Authorizer``."""
+    schemes = definition.get("securityDefinitions") or (
+        (definition.get("components") or {}).get("securitySchemes")
+    )
+    made: dict[str, str] = {}
+    if not isinstance(schemes, dict):
+        return made
+    for name, scheme in schemes.items():
+        extension = scheme.get(_AUTHORIZER) if isinstance(scheme, dict) else None
+        if not isinstance(extension, dict):
+            continue
+        properties: dict[str, Any] = {
+            "RestApiId": {"Ref": api},
+            "Name": name,
+            "Type": str(extension.get("type", "token")).upper(),
+        }
+        for key, prop in (
+            ("authorizerUri", "AuthorizerUri"),
+            ("identitySource", "IdentitySource"),
+            ("identityValidationExpression", "IdentityValidationExpression"),
+            ("authorizerResultTtlInSeconds", "AuthorizerResultTtlInSeconds"),
+            ("providerARNs", "ProviderARNs"),
+        ):
+            if key in extension:
+                properties[prop] = extension[key]
+        if properties["Type"] == "COGNITO_USER_POOLS" and "IdentitySource" not in properties:
+            properties["IdentitySource"] = "method.request.header.Authorization"
+        logical_id = _unique(f"{api}Authorizer{_alnum(name)}", resources)
+        resources[logical_id] = {"Type": "AWS::ApiGateway::Authorizer", "Properties": properties}
+        made[name] = logical_id
+    return made
+
+
+def _write_out_paths(
+    api: str, paths: object, resources: dict[str, Any], authorizers: dict[str, str]
+) -> list[str]:
     if not isinstance(paths, dict):
         return []
     made: dict[str, str] = {}
@@ -77,17 +118,55 @@ def _write_out_paths(api: str, paths: object, resources: dict[str, Any]) -> list
                 "HttpMethod": http_method,
                 "AuthorizationType": "NONE",
             }
+            for requirement in operation.get("security") or []:
+                for name in requirement if isinstance(requirement, dict) else ():
+                    if name in authorizers:
+                        method["AuthorizerId"] = {"Ref": authorizers[name]}
+                        kind = resources[authorizers[name]]["Properties"]["Type"]
+                        method["AuthorizationType"] = (
+                            "COGNITO_USER_POOLS" if kind == "COGNITO_USER_POOLS" else "CUSTOM"
+                        )
+                    elif name in ("AWS_IAM", "sigv4"):
+                        method["AuthorizationType"] = "AWS_IAM"
             integration = operation.get(_INTEGRATION)
             if isinstance(integration, dict):
-                method["Integration"] = {
-                    "Type": str(integration.get("type", "aws_proxy")).upper(),
-                    "IntegrationHttpMethod": str(integration.get("httpMethod", "POST")).upper(),
-                    "Uri": integration.get("uri"),
-                }
+                method["Integration"] = _integration(integration)
             logical_id = _unique(f"{api}Method{_alnum(so_far) or 'Root'}{http_method}", resources)
             resources[logical_id] = {"Type": "AWS::ApiGateway::Method", "Properties": method}
             methods.append(logical_id)
     return methods
+
+
+def _integration(integration: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAPI integration extension as a Method's ``Integration`` property."""
+    written: dict[str, Any] = {
+        "Type": str(integration.get("type", "aws_proxy")).upper(),
+        "IntegrationHttpMethod": str(integration.get("httpMethod", "POST")).upper(),
+        "Uri": integration.get("uri"),
+    }
+    for key, prop in (
+        ("requestTemplates", "RequestTemplates"),
+        ("requestParameters", "RequestParameters"),
+        ("credentials", "Credentials"),
+        ("contentHandling", "ContentHandling"),
+    ):
+        if key in integration:
+            written[prop] = integration[key]
+    if "passthroughBehavior" in integration:
+        written["PassthroughBehavior"] = str(integration["passthroughBehavior"]).upper()
+    responses = integration.get("responses")
+    if isinstance(responses, dict):
+        written["IntegrationResponses"] = [
+            {
+                "StatusCode": str(response.get("statusCode", "200")),
+                **({"SelectionPattern": pattern} if pattern != "default" else {}),
+                "ResponseParameters": response.get("responseParameters") or {},
+                "ResponseTemplates": response.get("responseTemplates") or {},
+            }
+            for pattern, response in responses.items()
+            if isinstance(response, dict)
+        ]
+    return written
 
 
 def _alnum(path: str) -> str:

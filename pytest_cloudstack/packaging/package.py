@@ -258,8 +258,9 @@ class _Packager:
             # The stack's parameters are the root template's; a nested one gets its own defaults.
             parameters = self.options.parameters if len(chain) <= 1 else {}
             body = sam.transform(body, parameters, self.options.region, path)
-            if not self.options.on_aws:
-                emulators.adapt(body)
+        if not self.options.on_aws:
+            # Also for plain templates: a RestApi defined by its OpenAPI Body needs it as much.
+            emulators.adapt(body)
         capabilities.update(Template(path, body).capabilities())
         return body, tuple(sorted(capabilities))
 
