@@ -27,6 +27,7 @@ ENV_BRANCH = "CLOUD_STACK_BRANCH"
 TAG_PREFIX = "cloudstack:"
 OWNERSHIP_TAG = "cloudstack:managed"
 HASH_TAG = "cloudstack:template-hash"
+COMMIT_TAG = "cloudstack:commit"
 RUN_ID_TAG = "cloudstack:run-id"
 CREATED_AT_TAG = "cloudstack:created-at"
 EXPIRES_AT_TAG = "cloudstack:expires-at"
@@ -166,7 +167,7 @@ def stack_tags(
         {
             OWNERSHIP_TAG: "true",
             "cloudstack:branch": _tag_value(branch.branch if branch else "n/a"),
-            "cloudstack:commit": _tag_value((branch.commit if branch else None) or "unknown"),
+            COMMIT_TAG: _tag_value((branch.commit if branch else None) or "unknown"),
             "cloudstack:created-by": _tag_value(f"{current_user()}@{socket.gethostname()}"),
             CREATED_AT_TAG: _timestamp(now),
             EXPIRES_AT_TAG: _timestamp(now + DEFAULT_LIFETIME),

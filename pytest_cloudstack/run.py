@@ -31,6 +31,7 @@ from pytest_cloudstack.stack import Stack, describe_stack
 if TYPE_CHECKING:
     from pytest_cloudstack.deploy import DeployRequest
     from pytest_cloudstack.lint import LintJob
+    from pytest_cloudstack.share import SharedStack
 
 Writer = Callable[[str], None]
 
@@ -79,6 +80,7 @@ class CloudStackRun:
         self._session: Any = None
         self._emulator: Any = None
         self._lint: LintJob | None = None
+        self._share: SharedStack | None = None
         self._exit = contextlib.ExitStack()
 
     # -- configure time -------------------------------------------------------------------------
@@ -114,7 +116,8 @@ class CloudStackRun:
         self.connection = self._connect()
         self._start_lint()
         self._exit.enter_context(export_stack_name(self.name, settings.env_names))
-        if settings.target.kind is not TargetKind.LOCAL:
+        if settings.target.kind is not TargetKind.LOCAL and not settings.share:
+            # One session per stack name on this machine (a shared stack has many by design).
             from pytest_cloudstack.locking import StackLock
 
             scope = f"{self.connection.endpoint_url or 'aws'}|{self.connection.profile}|{self.connection.region}"
@@ -123,6 +126,11 @@ class CloudStackRun:
     def _check_upgrade_settings(self, ref: str) -> None:
         from pytest_cloudstack.upgrade import resolve_ref
 
+        if self.settings.share:
+            raise ConfigurationError(
+                "--cloud-stack-upgrade-from deploys REF on a fresh stack, then updates it: it "
+                "cannot share a stack with other sessions (cloud_stack_share); use one or the other"
+            )
         if self.settings.reuse:
             raise ConfigurationError(
                 "--cloud-stack-upgrade-from deploys REF on a fresh stack, then updates it: it "
@@ -298,7 +306,12 @@ class CloudStackRun:
             self._emulator.wait_ready()  # started at configure; its import overlaps collection
         request = self._prepare()
         previous = self._prepare_previous(request) if self.settings.upgrade_from else None
-        if self.settings.target.kind is not TargetKind.LOCAL:
+        sharing = self.settings.share and self.settings.target.kind is not TargetKind.LOCAL
+        if sharing:
+            joined = self._claim_shared_stack(request)
+            if joined is not None:
+                return joined
+        elif self.settings.target.kind is not TargetKind.LOCAL:
             from pytest_cloudstack.lease import StackLease
 
             # Across machines (the file lock covers this one); released after the teardown.
@@ -308,7 +321,16 @@ class CloudStackRun:
         if previous is not None:
             self._deploy_previous(previous, request)
         upgrading = previous is not None
-        outcome = self._operations.deploy(request, reuse=self.settings.reuse or upgrading)
+        try:
+            outcome = self._operations.deploy(
+                request, reuse=self.settings.reuse or upgrading or sharing
+            )
+        except CloudStackError as error:
+            if self._share is not None:
+                self._share.deploy_failed(str(error))
+            raise
+        if self._share is not None:
+            self._share.deployed()
         self.deploy_action, self.deploy_seconds = outcome.action, outcome.seconds
         self.write(f"stack {self.name} {outcome.action} in {outcome.seconds:.1f}s")
         description = describe_stack(
@@ -322,6 +344,46 @@ class CloudStackRun:
             if self.fidelity:
                 self.write(self.fidelity)
         stack = Stack(description)
+        self.config.hook.pytest_cloudstack_deployed(stack=stack)
+        return stack
+
+    def _claim_shared_stack(self, request: DeployRequest) -> Stack | None:
+        """Register as a user of the shared stack; the joined stack, or None: deploy it."""
+        from pytest_cloudstack.naming import COMMIT_TAG, HASH_TAG
+        from pytest_cloudstack.share import SharedStack
+
+        assert self.connection is not None
+        started = time.monotonic()
+        operations = self._operations
+        share = SharedStack(
+            self.connection.client("ssm", self._session),
+            self.name,
+            self.run_id,
+            request.tags.get(HASH_TAG, ""),
+            request.tags.get(COMMIT_TAG, ""),
+            self.write,
+            self.settings.timeout,
+        )
+        self._share = self._exit.enter_context(share)
+
+        def status() -> str:
+            found = operations.describe(self.name)
+            return str(found["StackStatus"]) if found else ""
+
+        claim = share.claim(status)
+        if claim.role == "deploy":
+            return None
+        description = operations.describe(self.name)
+        if description is None:
+            raise DeployError(self.name, "the shared stack was marked ready but does not exist")
+        operations.stack_id = description["StackId"]  # the last user out deletes it
+        self.deploy_action, self.deploy_seconds = "joined", time.monotonic() - started
+        self.write(f"stack {self.name} joined (deployed by {claim.deployer or 'another session'})")
+        stack = Stack(
+            describe_stack(
+                self.connection, operations.cloudformation, description["StackId"], description
+            )
+        )
         self.config.hook.pytest_cloudstack_deployed(stack=stack)
         return stack
 
@@ -554,7 +616,16 @@ class CloudStackRun:
         try:
             # From the hook on: one interrupt warns, a second abandons (as documented).
             with TeardownGuard(self.write, f"deleting stack {self.name}"):
-                self._teardown_hook(keep)
+                others = [] if keep or self._share is None else self._share.last_out()
+                self._teardown_hook(keep or bool(others))
+                if others:
+                    self.teardown_report = TeardownReport(
+                        "kept",
+                        f"stack {self.name} left to {len(others)} other session(s) sharing it "
+                        f"({', '.join(others[:5])}): the last one out deletes it",
+                    )
+                    self.write(self.teardown_report.detail)
+                    return
                 if keep:
                     self.teardown_report = TeardownReport("kept", self._kept_detail())
                     self.write(self.teardown_report.detail)
@@ -583,6 +654,9 @@ class CloudStackRun:
                 f"({type(error).__name__}: {error})\n{self._delete_command()}",
             )
         else:
+            if self._share is not None:
+                with contextlib.suppress(*boto_errors()):
+                    self._share.deleted()
             seconds = time.monotonic() - started
             detail = f"stack {self.name} deleted in {seconds:.1f}s"
             if left:

@@ -98,6 +98,7 @@ class Settings:
     force_delete: bool = False
     sweep_age: float | None = None  # seconds; set when --cloud-stack-sweep was given
     plan: bool = False
+    share: bool = False  # sessions of one stack name share it: first deploys, last deletes
     warm_start: bool = False  # local: fork the emulator from a pre-imported warm parent
     upgrade_from: str | None = None  # a git revision: deploy it first, then update to the tree
     stateful_types: tuple[str, ...] = ()
@@ -167,6 +168,14 @@ _OPTIONS: tuple[_Option, ...] = (
         "cloud_stack_reuse",
         "adopt an existing stack of this name created by pytest-cloudstack, update it in place, "
         "skip the update when nothing changed",
+        ini_type="bool",
+        cli={"action": "store_true", "default": None},
+    ),
+    _Option(
+        ("--cloud-stack-share",),
+        "cloud_stack_share",
+        "sessions of the same stack name (CI shards of one branch) share one stack: the first "
+        "deploys, the others join, the last one out deletes it",
         ini_type="bool",
         cli={"action": "store_true", "default": None},
     ),
@@ -329,6 +338,7 @@ def resolve(config: pytest.Config, environ: Mapping[str, str] | None = None) -> 
         profile=_first(opt.cloud_stack_profile, _ini(config, "cloud_stack_profile")),
         keep=parse_keep(keep_text),
         reuse=bool(opt.cloud_stack_reuse) or _ini_bool(config, "cloud_stack_reuse"),
+        share=bool(opt.cloud_stack_share) or _ini_bool(config, "cloud_stack_share"),
         timeout=parse_timeout(_first(opt.cloud_stack_timeout, _ini(config, "cloud_stack_timeout"))),
         env_names=parse_env_names([*_lines(config, "cloud_stack_env"), *opt.cloud_stack_env]),
         allowed_accounts=parse_accounts(_lines(config, "cloud_stack_allowed_accounts")),

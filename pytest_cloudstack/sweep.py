@@ -137,12 +137,18 @@ def expired_names(cloudformation: Any, prefix: str, now: datetime, exclude: str)
 def read_leases(ssm: Any, stacks: list[dict[str, Any]], write: Writer) -> dict[str, dict[str, Any]]:
     """The lease record of each stack that has one (a read that fails counts as no lease)."""
     from pytest_cloudstack.lease import read_lease
+    from pytest_cloudstack.share import live_user_records
 
     leases: dict[str, dict[str, Any]] = {}
     for stack in stacks:
         name = stack["StackName"]
         try:
             leases[name] = read_lease(ssm, name)
+            if not leases[name]:
+                # A shared stack has no lease but users: a live one keeps it from the sweep.
+                users = live_user_records(ssm, name)
+                if users:
+                    leases[name] = users[0]
         except boto_errors() as error:
             write(f"could not read the lease of {name} ({service_message(error)}): taken as none")
     return leases
