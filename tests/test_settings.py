@@ -128,6 +128,8 @@ FLAGS = (
     "--cloud-stack-env",
     "--cloud-stack-sweep",
     "--cloud-stack-plan",
+    "--cloud-stack-upgrade-from",
+    "--cloud-stack-share",
 )
 INI_KEYS = (
     "cloud_stack_target",
@@ -149,6 +151,12 @@ INI_KEYS = (
     "cloud_stack_sam_transform",
     "cloud_stack_local_packages",
     "cloud_stack_force_delete",
+    "cloud_stack_lint",
+    "cloud_stack_upgrade_from",
+    "cloud_stack_stateful_types",
+    "cloud_stack_allow_destroy",
+    "cloud_stack_local_warm_start",
+    "cloud_stack_share",
 )
 
 
