@@ -149,6 +149,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
+    if report.when == "setup" and report.failed and call.excinfo is not None:
+        _explain_missing_fixture(item, call.excinfo, report)
     started = item.stash.get(test_started_key, None)
     if started is None or report.when != "call" or not report.failed:
         return
@@ -160,6 +162,34 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         text = section_for(provider.ensure_deployed(), started, time.time())
         if text:
             report.sections.append((SECTION, text))
+
+
+def _explain_missing_fixture(
+    item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException], report: pytest.TestReport
+) -> None:
+    """A fixture not found while the template could not be read: say why it was not generated.
+
+    With the stack requested (or required) the test errors with the template's error; without,
+    it is skipped like any test that needs the stack, the reason naming the template's error.
+    """
+    plan = item.config.stash.get(resource_fixtures.plan_key, None)
+    if plan is None or plan.error is None or excinfo.typename != "FixtureLookupError":
+        return
+    name = getattr(excinfo.value, "argname", None) or "?"
+    message = (
+        f"no fixture {name!r}: fixtures are generated from the template's resources, and the "
+        f"template could not be read: {plan.error}"
+    )
+    settings = item.config.stash[settings_key]
+    if settings.enabled or settings.required:
+        report.longrepr = message
+        return
+    report.outcome = "skipped"
+    report.longrepr = (
+        str(item.path),
+        (item.location[1] or 0) + 1,
+        f"Skipped: {SKIP_REASON}; {message}",
+    )
 
 
 def _stack_for(config: pytest.Config) -> Stack:
