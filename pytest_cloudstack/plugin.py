@@ -128,6 +128,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     provider = config.stash.get(provider_key, None)
     header = getattr(provider, "header", None)
     lines = [header()] if callable(header) else []
+    from pytest_cloudstack.paths import cache_warning
+
+    warning = cache_warning()
+    lines += [warning] if warning is not None else []
     plan = config.stash.get(resource_fixtures.plan_key, None)
     return lines + (plan.report() if plan is not None else [])
 
@@ -154,10 +158,21 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     started = item.stash.get(test_started_key, None)
     if started is None or report.when != "call" or not report.failed:
         return
+    provider = item.config.stash.get(provider_key, None)
+    death = getattr(provider, "emulator_death", None)
+    died = death() if callable(death) else None
+    if died is not None:
+        # The test's calls failed because the emulator is gone: say that, not "could not connect".
+        from pytest_cloudstack.responses import is_service_error, service_message
+
+        if call.excinfo is not None and is_service_error(call.excinfo.value):
+            report.longrepr = (
+                f"{died}\n(the test's call failed: {service_message(call.excinfo.value)})"
+            )
+        return
     # A failing test that needed the stack: what did its functions log meanwhile?
     from pytest_cloudstack.lambda_logs import SECTION, section_for
 
-    provider = item.config.stash.get(provider_key, None)
     if provider is not None:
         text = section_for(provider.ensure_deployed(), started, time.time())
         if text:

@@ -14,7 +14,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,8 +23,8 @@ import pytest
 from pytest_cloudstack import naming
 from pytest_cloudstack.connection import EMULATOR_REGION, Connection, remote_connection
 from pytest_cloudstack.environment import export_stack_name, pointed_at
-from pytest_cloudstack.errors import CloudStackError, DeployError, TemplateError
-from pytest_cloudstack.responses import service_message
+from pytest_cloudstack.errors import CloudStackError, DeployError, ServiceError, TemplateError
+from pytest_cloudstack.responses import is_service_error, reason, service_message
 from pytest_cloudstack.settings import Keep, Settings, TargetKind
 from pytest_cloudstack.stack import Stack, describe_stack
 
@@ -68,6 +68,8 @@ class CloudStackRun:
         #: packaged artifacts: (how many the template references, how many were uploaded)
         self.artifacts = (0, 0)
         self._operations: Any = None
+        #: bounds the deploy's and the delete's calls; made once the connection is known
+        self._calls: Any = None
         self._session: Any = None
         self._emulator: Any = None
         self._exit = contextlib.ExitStack()
@@ -101,6 +103,11 @@ class CloudStackRun:
             self.name = naming.stack_name(settings.prefix, self.branch.branch, user)
         self.template_label = self._template_label()
         self.connection = self._connect()
+        from pytest_cloudstack.calls import CallGuard
+
+        self._calls = CallGuard(
+            self.write, settings.timeout, self.connection.region, self.connection.endpoint_url
+        )
         self._exit.enter_context(export_stack_name(self.name, settings.env_names))
         if settings.target.kind is not TargetKind.LOCAL:
             from pytest_cloudstack.locking import StackLock
@@ -157,22 +164,33 @@ class CloudStackRun:
         if not self._deployed:
             self._deployed = True
             try:
-                self.stack = self._deploy()
+                with self._calls.deadline("the deploy"):
+                    self.stack = self._deploy()
+            except ServiceError as error:  # no answer, no connection, a web page: name the stack
+                self._deploy_failed(DeployError(self.name, str(error)))
             except CloudStackError as error:
                 self._deploy_failed(error)
             except Exception as error:
-                if not _is_boto_error(error):
+                if not is_service_error(error):
                     raise
                 # An unreachable endpoint, an unexpected service answer: readable, not a
                 # traceback through our internals.
-                self._deploy_failed(DeployError(self.name, service_message(error)))
+                assert self.connection is not None
+                why = reason(error, self.connection.region, self.connection.endpoint_url)
+                self._deploy_failed(DeployError(self.name, why))
             else:
                 self._warn_about_expired_stacks()
                 self._record_properties()
         if self.deploy_error is not None:
             raise self.deploy_error
+        if self._emulator is not None:
+            self._emulator.check_alive()  # each test that needs the stack: is it still there?
         assert self.stack is not None
         return self.stack
+
+    def emulator_death(self) -> str | None:
+        """What happened to the ``local`` emulator if it died mid-session; None otherwise."""
+        return self._emulator.death() if self._emulator is not None else None
 
     def _deploy_failed(self, error: CloudStackError) -> None:
         from pytest_cloudstack.reporting import failure_file
@@ -235,7 +253,7 @@ class CloudStackRun:
             from pytest_cloudstack.lease import StackLease
 
             # Across machines (the file lock covers this one); released after the teardown.
-            ssm = self.connection.client("ssm", self._session)
+            ssm = replace(self.connection, guard=self._calls).client("ssm", self._session)
             self._exit.enter_context(StackLease(ssm, self.name, self.run_id, self.write))
         outcome = self._operations.deploy(request, reuse=self.settings.reuse)
         self.deploy_action, self.deploy_seconds = outcome.action, outcome.seconds
@@ -251,8 +269,9 @@ class CloudStackRun:
         """``--cloud-stack-plan``: show what a deploy would change; change nothing."""
         from pytest_cloudstack.plan import plan
 
-        request = self._prepare()
-        plan(self._operations, request, self.write)
+        with self._calls.deadline("the plan"):
+            request = self._prepare()
+            plan(self._operations, request, self.write)
 
     def _prepare(self) -> DeployRequest:
         """Everything a deploy needs, checked, before the stack is touched."""
@@ -270,25 +289,26 @@ class CloudStackRun:
         user_tags = dict(settings.tags)
         hook.pytest_cloudstack_tags(config=self.config, tags=user_tags)
         session = self._session = self.connection.session()
-        self._check_account(session)
+        # The run's own calls are bounded by --cloud-stack-timeout; the tests' handles are not.
+        guarded = replace(self.connection, guard=self._calls)
+        self._check_account(guarded, session)
         # Local paths, SAM, CDK assets, large templates. After the account check (the artifact
         # bucket may be created), and before the stack is touched: bad input stops here.
         from pytest_cloudstack.packaging import package_for_run
 
-        packaged = package_for_run(
-            template, settings, self.connection, session, parameters, self.write
-        )
+        packaged = package_for_run(template, settings, guarded, session, parameters, self.write)
         self.artifacts = (packaged.artifacts, packaged.uploaded)
         body, capabilities = packaged.template_body, packaged.capabilities
         digest = request_hash(body, parameters, user_tags, capabilities)
         tags = naming.stack_tags(list(user_tags.items()), self.branch, digest, self.run_id)
         self._operations = StackOperations(
-            self.connection.client("cloudformation", session),
-            self.connection.client("s3", session),
+            guarded.client("cloudformation", session),
+            guarded.client("s3", session),
             self.write,
             synchronous=settings.target.kind is TargetKind.LOCAL,
             run_id=self.run_id,
             verbosity=int(self.config.option.verbose),
+            calls=self._calls,
         )
         return DeployRequest(
             name=self.name,
@@ -307,7 +327,7 @@ class CloudStackRun:
         from_hook = self.config.hook.pytest_cloudstack_template(config=self.config)
         if from_hook is not None:
             self.template_label = "(from the pytest_cloudstack_template hook)"
-            return from_hook if isinstance(from_hook, dict) else Path(from_hook)
+            return _hook_template(self.config, from_hook)
         if self.settings.template is not None:
             return self.settings.template
         found = find_default_template(self.settings.rootdir)
@@ -319,14 +339,13 @@ class CloudStackRun:
             )
         return found
 
-    def _check_account(self, session: Any) -> None:
+    def _check_account(self, connection: Connection, session: Any) -> None:
         """On real AWS: credentials exist, and the account is allowed, before anything changes."""
         if self.settings.target.kind is not TargetKind.AWS:
             return
         from pytest_cloudstack.accounts import check_account
 
-        assert self.connection is not None
-        check_account(self.connection, session, self.settings.allowed_accounts)
+        check_account(connection, session, self.settings.allowed_accounts)
 
     # -- teardown -------------------------------------------------------------------------------
 
@@ -350,7 +369,23 @@ class CloudStackRun:
         operations = self._operations
         if operations is None:
             return
-        stack_id = operations.stack_id or operations.find_own_stack(self.name)
+        death = self.emulator_death()
+        if death is not None:  # its stacks died with it: there is nothing to delete
+            self.teardown_report = TeardownReport(
+                "gone", f"stack {self.name} went with it: {death}"
+            )
+            self.write(self.teardown_report.detail)
+            return
+        try:
+            stack_id = operations.stack_id or operations.find_own_stack(self.name)
+        except CloudStackError as error:  # the endpoint did not answer whether it exists
+            self.teardown_report = TeardownReport(
+                "failed",
+                f"could not tell whether stack {self.name} was created: {error}\n"
+                f"if it was, {self._delete_command()}",
+            )
+            self.write(self.teardown_report.detail)
+            return
         if stack_id is None:
             return
         keep = self.settings.keep is Keep.ALWAYS or (
@@ -455,6 +490,21 @@ class CloudStackRun:
         return lines
 
 
+def _hook_template(config: pytest.Config, value: object) -> Path | dict[str, Any]:
+    """What a ``pytest_cloudstack_template`` hook returned, if it is a path or a mapping."""
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str | os.PathLike):
+        return Path(value)
+    hook = config.pluginmanager.hook.pytest_cloudstack_template
+    where = ", ".join(sorted({impl.plugin_name for impl in hook.get_hookimpls()}))
+    raise TemplateError(
+        f"the pytest_cloudstack_template hook ({where}) returned {value!r} "
+        f"({type(value).__name__}): it must return a template path (str or pathlib.Path), a "
+        "template as a dict, or None to use the configured template"
+    )
+
+
 def retained_resources(body: dict[str, Any]) -> tuple[str, ...]:
     """Logical IDs that a stack delete leaves behind on purpose."""
     resources = body.get("Resources", {})
@@ -464,9 +514,3 @@ def retained_resources(body: dict[str, Any]) -> tuple[str, ...]:
         if isinstance(resource, dict)
         and resource.get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate")
     )
-
-
-def _is_boto_error(error: BaseException) -> bool:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    return isinstance(error, BotoCoreError | ClientError)

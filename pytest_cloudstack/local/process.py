@@ -11,18 +11,27 @@ waits in the socket's backlog instead of being refused.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import importlib.util
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from types import TracebackType
 
-from pytest_cloudstack.errors import ConfigurationError
+from pytest_cloudstack.errors import CloudStackError, ConfigurationError
 
 READY_TIMEOUT = 120.0
+STDERR_LINES = 8  # the emulator's last error lines kept, to say why it died
+
+
+class EmulatorDied(CloudStackError):
+    """The ``local`` emulator's process ended while the session still needed it."""
 
 
 class EmulatorProcess:
@@ -33,6 +42,9 @@ class EmulatorProcess:
         self.url = ""
         self.process: subprocess.Popen[str] | None = None
         self._ready = False
+        #: its last lines of error output; read all along, so that the pipe never fills up
+        self._stderr: collections.deque[str] = collections.deque(maxlen=STDERR_LINES)
+        self._reader: threading.Thread | None = None
 
     def __enter__(self) -> EmulatorProcess:
         if importlib.util.find_spec("moto") is None:
@@ -66,7 +78,49 @@ class EmulatorProcess:
             )
         finally:
             listener.close()  # the child holds it now: if the child dies, clients are refused
+        self._reader = threading.Thread(
+            target=self._read_stderr, name="cloudstack-emulator-stderr", daemon=True
+        )
+        self._reader.start()
         return self
+
+    def _read_stderr(self) -> None:
+        stream = self.process.stderr if self.process is not None else None
+        if stream is None:
+            return
+        try:
+            for line in stream:
+                self._stderr.append(line.rstrip("\n"))
+        except (OSError, ValueError):  # closed at exit
+            return
+
+    def _error_output(self) -> str:
+        if self._reader is not None:
+            self._reader.join(timeout=2)  # the child has exited: its last lines are on the way
+        return "\n".join(self._stderr).strip()
+
+    def death(self) -> str | None:
+        """None while the emulator runs; once it has exited, what happened to it, in words."""
+        process = self.process
+        if process is None or process.poll() is None:
+            return None
+        code = process.returncode
+        how = f"exit code {code}"
+        if code < 0:
+            with contextlib.suppress(ValueError):
+                how = f"killed by {signal.Signals(-code).name}"
+        output = self._error_output()
+        last = f"its last error output:\n{output}" if output else "it wrote no error output"
+        return (
+            f"the local emulator (pid {process.pid}, {self.url}) died during the session "
+            f"({how}); {last}"
+        )
+
+    def check_alive(self) -> None:
+        """Raise ``EmulatorDied`` saying what happened, once the emulator has exited."""
+        death = self.death()
+        if death is not None:
+            raise EmulatorDied(death)
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         """Block until the emulator answers; a child that died says why (its error output)."""
@@ -76,7 +130,7 @@ class EmulatorProcess:
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
-                error = (self.process.stderr.read() if self.process.stderr else "").strip()
+                error = self._error_output()
                 raise ConfigurationError(
                     "the local emulator stopped before it could serve: "
                     + (error[-2000:] if error else f"exit code {self.process.returncode}")
@@ -108,6 +162,8 @@ class EmulatorProcess:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        if self._reader is not None:
+            self._reader.join(timeout=2)
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 stream.close()
