@@ -30,7 +30,13 @@ from pytest_cloudstack.errors import (
 )
 from pytest_cloudstack.naming import CREATED_AT_TAG, HASH_TAG, OWNERSHIP_TAG, RUN_ID_TAG
 from pytest_cloudstack.progress import EventFeed
-from pytest_cloudstack.responses import error_code, error_message, service_message, tags_of
+from pytest_cloudstack.responses import (
+    error_code,
+    error_message,
+    is_unreadable_answer,
+    service_message,
+    tags_of,
+)
 from pytest_cloudstack.waiting import WaitResult, is_in_progress, wait_for_stack
 
 if TYPE_CHECKING:
@@ -163,8 +169,8 @@ class StackOperations:
             if error_code(error) == "ValidationError" and "does not exist" in error_message(error):
                 return None
             raise
-        except ServiceError as error:
-            if "web page" not in error.reason:
+        except Exception as error:
+            if not is_unreadable_answer(error.__cause__ or error):
                 raise
             # moto answers HTTP 500 for a stack a failed create left half-made, yet lists it:
             # find it in the list, so that it can still be deleted.
@@ -173,7 +179,7 @@ class StackOperations:
             return None
         return dict(stacks[0])
 
-    def _listed(self, name_or_id: str, error: ServiceError) -> list[dict[str, Any]]:
+    def _listed(self, name_or_id: str, error: Exception) -> list[dict[str, Any]]:
         try:
             pages = self.cloudformation.get_paginator("describe_stacks").paginate()
             listed = [stack for page in pages for stack in page["Stacks"]]
