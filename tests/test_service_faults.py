@@ -60,7 +60,7 @@ def test_a_create_stack_whose_answer_never_comes_times_out_and_is_torn_down(
     _warm(moto)
     with StallingProxy(moto.url, swallow=frozenset({"CreateStack"})) as proxy:
         result = project.runpytest_subprocess(
-            f"--cloud-stack={proxy.url}", "--cloud-stack-timeout=6", timeout=60
+            f"--cloud-stack={proxy.url}", "--cloud-stack-timeout=9", timeout=60
         )
         creates = proxy.requests("CreateStack")
     result.assert_outcomes(errors=1)
@@ -68,10 +68,10 @@ def test_a_create_stack_whose_answer_never_comes_times_out_and_is_torn_down(
     result.stdout.fnmatch_lines(
         [
             "cloudstack: creating stack proj-main-*",
-            "cloudstack: CloudFormation has not answered CreateStack for 2 s, still waiting",
+            "cloudstack: CloudFormation has not answered CreateStack for 3 s, still waiting",
             "cloudstack: deploying stack 'proj-main-*' failed: CloudFormation CreateStack: "
             f"CloudFormation at {proxy.url} gave no answer in *, and the deploy is bounded by "
-            "--cloud-stack-timeout (6 s)*",
+            "--cloud-stack-timeout (9 s)*",
         ]
     )
     # The stack was made (only its answer was lost): the teardown found it by its run-id tag.
@@ -85,13 +85,14 @@ def test_a_create_stack_whose_answer_never_comes_times_out_and_is_torn_down(
 def test_a_slow_call_is_reported_and_waited_for(moto: MotoServer, project: pytest.Pytester) -> None:
     project.makepyfile(USES_STACK)
     _warm(moto)
-    with StallingProxy(moto.url, delay={"CreateStack": 2.5}) as proxy:
-        result = project.runpytest(f"--cloud-stack={proxy.url}", "--cloud-stack-timeout=6")
+    # A third of the timeout (4 s) before the line; the rest of the deploy has 7 s to spare.
+    with StallingProxy(moto.url, delay={"CreateStack": 5}) as proxy:
+        result = project.runpytest(f"--cloud-stack={proxy.url}", "--cloud-stack-timeout=12")
         seen = list(proxy.seen)
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
         [
-            "cloudstack: CloudFormation has not answered CreateStack for 2 s, still waiting",
+            "cloudstack: CloudFormation has not answered CreateStack for 4 s, still waiting",
             "cloudstack: stack proj-main-* created in *",
         ]
     )
