@@ -80,7 +80,8 @@ class Connection:
             raise ConfigurationError(
                 f"cannot make a {service} client for region {self.region!r}"
                 + (f" at {self.endpoint_url}" if self.endpoint_url else "")
-                + f": {error}. Check --cloud-stack-region / ini cloud_stack_region / AWS_REGION"
+                + f": {str(error).rstrip('.')}. Check --cloud-stack-region / ini "
+                "cloud_stack_region / AWS_REGION"
             ) from None
         return client if self.guard is None else self.guard.wrap(client, service)
 

@@ -238,3 +238,19 @@ def test_an_unknown_region_is_named(moto: MotoServer, project: pytest.Pytester) 
         ]
     )
     assert moto.live_stacks() == {}
+
+
+def test_a_malformed_region_is_named_before_any_call(project: pytest.Pytester) -> None:
+    project.makepyfile(USES_STACK)
+    result = project.runpytest(
+        "--cloud-stack=http://127.0.0.1:9", "--cloud-stack-region=mars north"
+    )
+    result.assert_outcomes(errors=1)
+    _clean(result.stdout.str())
+    result.stdout.fnmatch_lines(
+        [
+            "*cloud stack not available: cannot make a * client for region 'mars north' at "
+            "http://127.0.0.1:9: Provided region_name 'mars north' doesn't match a supported "
+            "format. Check --cloud-stack-region / ini cloud_stack_region / AWS_REGION"
+        ]
+    )
