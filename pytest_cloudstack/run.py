@@ -188,6 +188,11 @@ class CloudStackRun:
         assert self.stack is not None
         return self.stack
 
+    def emulator_pid(self) -> int | None:
+        """The ``local`` emulator's process ID (for xdist workers to name it), or None."""
+        process = self._emulator.process if self._emulator is not None else None
+        return process.pid if process is not None else None
+
     def emulator_death(self) -> str | None:
         """What happened to the ``local`` emulator if it died mid-session; None otherwise."""
         return self._emulator.death() if self._emulator is not None else None
