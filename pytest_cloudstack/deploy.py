@@ -418,8 +418,11 @@ class StackOperations:
         written to one meanwhile); with ``force`` a second failure forces the delete. Returns
         what a forced delete left behind, as ``LogicalId (Type PhysicalId)`` texts.
         """
-        with self._bounded("the delete"):
-            return self._delete(stack_id, timeout, force)
+        try:
+            with self._bounded("the delete"):
+                return self._delete(stack_id, timeout, force)
+        except ServiceError as error:  # no answer, no connection: name the stack
+            raise TeardownError(_name_of(stack_id), str(error)) from None
 
     def _delete(self, stack_id: str, timeout: float, force: bool) -> tuple[str, ...]:
         existing = self.describe(stack_id)
@@ -586,6 +589,11 @@ class StackOperations:
             and summary.get("PhysicalResourceId")
             and summary.get("ResourceStatus") != "DELETE_COMPLETE"
         ]
+
+
+def _name_of(stack_id: str) -> str:
+    """The stack name in a stack ARN (``arn:...:stack/NAME/uuid``), or the name as given."""
+    return stack_id.split(":stack/", 1)[1].split("/")[0] if ":stack/" in stack_id else stack_id
 
 
 def _refused(operation: str, error: BaseException) -> str:

@@ -93,17 +93,21 @@ class Seen:
 
 class StallingProxy(_Server):
     """Forwards to ``target``; ``delay`` answers chosen operations late, ``swallow`` forwards
-    them and never answers (until the proxy stops)."""
+    them and never answers (until the proxy stops); after an operation in ``then_silent`` went
+    through, every later request is swallowed unsent (the endpoint went away)."""
 
     def __init__(
         self,
         target: str,
         delay: dict[str, float] | None = None,
         swallow: frozenset[str] = frozenset(),
+        then_silent: frozenset[str] = frozenset(),
     ) -> None:
         self.target = target
         self.delay = delay or {}
         self.swallow = swallow
+        self.then_silent = then_silent
+        self._silent = threading.Event()
         self.seen: list[Seen] = []
         self._stopped = threading.Event()
         proxy = self
@@ -121,6 +125,11 @@ class StallingProxy(_Server):
                 target = self.headers.get("X-Amz-Target", "")
                 operation = params.get("Action") or target.rsplit(".", 1)[-1] or self.path
                 proxy.seen.append(Seen(operation, params))
+                if proxy._silent.is_set():
+                    proxy._stopped.wait()
+                    return
+                if operation in proxy.then_silent:
+                    proxy._silent.set()
                 if operation in proxy.delay:
                     time.sleep(proxy.delay[operation])
                 status, headers, answer = proxy._forward(self, body)

@@ -82,6 +82,35 @@ def test_a_create_stack_whose_answer_never_comes_times_out_and_is_torn_down(
     assert len(tokens) == 1 and next(iter(tokens), "").startswith("cloudstack-")
 
 
+def test_an_endpoint_gone_silent_after_create_stack_gets_the_delete_command(
+    moto: MotoServer, project: pytest.Pytester
+) -> None:
+    project.makepyfile(USES_STACK)
+    _warm(moto)
+    with StallingProxy(moto.url, then_silent=frozenset({"CreateStack"})) as proxy:
+        result = project.runpytest_subprocess(
+            f"--cloud-stack={proxy.url}", "--cloud-stack-timeout=4", timeout=60
+        )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(errors=1)
+    _clean(result.stdout.str())
+    # CreateStack was answered, then nothing: the delete is bounded too, and says what to run.
+    result.stdout.fnmatch_lines(
+        [
+            "*cloudstack: deleting stack proj-main-*",  # may follow the progress line
+            "cloudstack: CloudFormation has not answered DescribeStacks for 1 s, still waiting",
+            "cloudstack: deleting stack 'proj-main-*' failed: CloudFormation DescribeStacks: "
+            f"CloudFormation at {proxy.url} gave no answer in *, and the delete is bounded by "
+            "--cloud-stack-timeout (4 s)*",
+            "delete it by hand with: aws cloudformation delete-stack --stack-name "
+            f"proj-main-* --region us-east-1 --endpoint-url {proxy.url}",
+        ]
+    )
+    left = list(moto.live_stacks())
+    assert len(left) == 1  # the endpoint kept it; the run said so and failed
+    moto.client("cloudformation").delete_stack(StackName=left[0])
+
+
 def test_a_slow_call_is_reported_and_waited_for(moto: MotoServer, project: pytest.Pytester) -> None:
     project.makepyfile(USES_STACK)
     _warm(moto)
