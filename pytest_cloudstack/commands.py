@@ -16,6 +16,7 @@ from pytest_cloudstack.errors import (
     ConfigurationError,
     DeployError,
     OwnershipError,
+    ServiceError,
     TemplateError,
 )
 
@@ -53,7 +54,7 @@ def plan(
     try:
         run.start()
         run.plan()
-    except (DeployError, OwnershipError, TemplateError) as error:
+    except (DeployError, OwnershipError, TemplateError, ServiceError) as error:
         write(str(error))
         return int(pytest.ExitCode.TESTS_FAILED)
     finally:

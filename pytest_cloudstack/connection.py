@@ -15,9 +15,14 @@ from pytest_cloudstack.settings import Settings, TargetKind
 if TYPE_CHECKING:
     import boto3
 
+    from pytest_cloudstack.calls import CallGuard
+
 # Emulators accept any credentials; these are only used where the standard chain finds none.
 DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 EMULATOR_REGION = "us-east-1"
+# botocore waits 60 s to connect; an endpoint that does not take a connection in 10 s is down.
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 60.0
 
 SessionHook = Callable[["boto3.session.Session"], None]
 
@@ -31,6 +36,8 @@ class Connection:
     endpoint_url: str | None = None
     profile: str | None = None
     on_session: SessionHook | None = field(default=None, compare=False, repr=False)
+    #: the run's calls go through it (bounded, reported when slow); tests' handles do not
+    guard: CallGuard | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_emulator(self) -> bool:
@@ -52,15 +59,31 @@ class Connection:
         return session
 
     def client(self, service: str, session: boto3.session.Session | None = None) -> Any:
-        """A client with the ``standard`` retry mode, pointed at the target's endpoint."""
+        """A client with the ``standard`` retry mode and connect/read timeouts, pointed at the
+        target's endpoint (and going through the run's ``guard`` when there is one)."""
         from botocore.config import Config
+        from botocore.exceptions import BotoCoreError
 
+        # The embedded emulator is ours, on this machine: a refused connection means it is gone,
+        # and retrying for half a minute only hides that.
+        attempts = 2 if self.target == "local" else 8
         config = Config(
-            retries={"mode": "standard", "max_attempts": 8},
+            retries={"mode": "standard", "max_attempts": attempts},
+            connect_timeout=CONNECT_TIMEOUT,
+            read_timeout=READ_TIMEOUT,
             user_agent_extra="pytest-cloudstack",
         )
         chosen: Any = session or self.session()  # Any: boto3-stubs overloads need a literal name
-        return chosen.client(service, endpoint_url=self.endpoint_url, config=config)
+        try:
+            client = chosen.client(service, endpoint_url=self.endpoint_url, config=config)
+        except (BotoCoreError, ValueError) as error:  # an invalid region name, endpoint URL ...
+            raise ConfigurationError(
+                f"cannot make a {service} client for region {self.region!r}"
+                + (f" at {self.endpoint_url}" if self.endpoint_url else "")
+                + f": {str(error).rstrip('.')}. Check --cloud-stack-region / ini "
+                "cloud_stack_region / AWS_REGION"
+            ) from None
+        return client if self.guard is None else self.guard.wrap(client, service)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -80,3 +80,21 @@ class TeardownError(CloudStackError):
         lines = [f"deleting stack {stack_name!r} failed: {summary}"]
         lines += [f"  - {failure.describe()}" for failure in failures]
         super().__init__("\n".join(lines))
+
+
+class ServiceError(CloudStackError):
+    """A call to AWS (or the endpoint) failed in a way the plugin does not handle itself: no
+    answer, an unreachable endpoint, a web page instead of an AWS answer.
+
+    ``str()`` says which call failed, what happened and what to do; ``reason`` is the same
+    without the call, for messages that already name it.
+    """
+
+    def __init__(self, operation: str, reason: str) -> None:
+        self.operation = operation
+        self.reason = reason
+        super().__init__(f"{operation}: {reason}")
+
+
+class CallTimeout(ServiceError):
+    """A call did not end before the operation's deadline (``--cloud-stack-timeout``)."""

@@ -154,9 +154,13 @@ class AutoFixturePlan:
 
     fixtures: tuple[AutoFixture, ...] = ()
     skipped: tuple[Skipped, ...] = ()
+    #: why the template's resources could not be read (then no fixture is generated)
+    error: str | None = None
 
     def report(self) -> list[str]:
         """The header line naming what was not generated (the one place this is said)."""
+        if self.error is not None:
+            return [f"cloudstack: fixtures not generated: {self.error}"]
         if not self.skipped:
             return []
         parts = [f"{s.name} for {s.logical_id} ({s.reason})" for s in self.skipped]
@@ -216,15 +220,23 @@ def plan_auto_fixtures(
 def register_auto_fixtures(config: pytest.Config, settings: Settings) -> AutoFixturePlan:
     """Generate and register the fixtures of the template's supported resources (configure time).
 
-    A missing or broken template generates nothing: the deploy reports it, with file and line.
+    Fixtures come from the resource list alone, so a template whose references are wrong still
+    gets them (the deploy reports the reference). A template that cannot be read generates
+    nothing; ``error`` says why, for the header and for tests that ask for a fixture.
     """
+    from pytest_cloudstack.errors import TemplateError
+
     plan = AutoFixturePlan()
     path = settings.template or _default_template(settings.rootdir)
     if settings.auto_fixtures and path is not None:
-        resources = template_resources(path)
-        if resources:
-            taken = existing_fixtures(config.pluginmanager, settings.rootdir)
-            plan = plan_auto_fixtures(resources, taken)
+        try:
+            resources = template_resources(path)
+        except TemplateError as error:
+            plan = AutoFixturePlan(error=str(error))
+        else:
+            if resources:
+                taken = existing_fixtures(config.pluginmanager, settings.rootdir)
+                plan = plan_auto_fixtures(resources, taken)
     if plan.fixtures:
         holder = ModuleType("pytest_cloudstack.generated_fixtures")
         holder.__doc__ = "Fixtures generated from the template's resources."
@@ -297,7 +309,7 @@ def _where(plugin_name: str, rootdir: Path) -> str:
 def _default_template(rootdir: Path) -> Path | None:
     for name in _DEFAULT_TEMPLATES:
         candidate = rootdir / name
-        if candidate.is_file():
+        if candidate.exists() and not candidate.is_dir():  # a FIFO is found, then refused
             return candidate
     return None
 
@@ -306,16 +318,16 @@ def _default_template(rootdir: Path) -> Path | None:
 # the template's resources, cached by content
 
 
-def template_resources(path: Path) -> dict[str, str] | None:
-    """Logical ID -> resource type of the template at ``path``; None if it is missing or broken.
+def template_resources(path: Path) -> dict[str, str]:
+    """Logical ID -> resource type of the template at ``path``.
 
     Cached under ``$XDG_CACHE_HOME/pytest-cloudstack/templates`` by the SHA-256 of the file's
-    bytes, so an edited template is parsed again and an unchanged one never is.
+    bytes, so an edited template is parsed again and an unchanged one never is. Raises
+    ``TemplateError`` for a file that cannot be read or parsed (bounded: see template_file.py).
     """
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return None
+    from pytest_cloudstack.template_file import read_template_bytes
+
+    data = read_template_bytes(path)
     entry = _cache_dir() / f"{hashlib.sha256(data).hexdigest()}.json"
     try:
         cached = json.loads(entry.read_text("utf-8"))["resources"]
@@ -323,13 +335,9 @@ def template_resources(path: Path) -> dict[str, str] | None:
             return {str(key): str(value) for key, value in cached.items()}
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    from pytest_cloudstack.errors import CloudStackError
-    from pytest_cloudstack.template import load_template
+    from pytest_cloudstack.template import read_resource_types
 
-    try:
-        resources = load_template(path).resource_types()
-    except CloudStackError:
-        return None
+    resources = read_resource_types(path)
     _store(entry, {"resources": resources})
     return resources
 

@@ -83,4 +83,8 @@ def section_for(stack: Stack, start: float, end: float) -> str:
     try:
         return collect(stack, start, end, wait_for_delivery=stack.target == "aws")
     except Exception as error:  # diagnostics must never hide the failure they explain
-        return f"(could not read the Lambda logs: {type(error).__name__}: {error})"
+        from pytest_cloudstack.responses import reason
+
+        return (
+            f"(could not read the Lambda logs: {reason(error, stack.region, stack.endpoint_url)})"
+        )

@@ -55,6 +55,8 @@ def plan(operations: StackOperations, request: DeployRequest, write: Writer) -> 
             StackName=request.name,
             ChangeSetName=f"cloudstack-plan-{uuid.uuid4().hex[:12]}",
             ChangeSetType=change_type,
+            # a retried call (botocore retries, a lost answer) is then the same request
+            ClientToken=f"cloudstack-{uuid.uuid4()}",
             **request.stack_arguments(),
         )
     except Exception as error:
@@ -62,9 +64,11 @@ def plan(operations: StackOperations, request: DeployRequest, write: Writer) -> 
             request.name, f"CreateChangeSet was refused: {service_message(error)}"
         ) from None
     try:
-        description = _wait_for_change_set(cloudformation, created["Id"], request.timeout)
+        description = _wait_for_change_set(
+            cloudformation, created["Id"], request.timeout, request.name
+        )
     finally:
-        _clean_up(cloudformation, created, change_type)
+        _clean_up(cloudformation, created, change_type, request.name)
     changes = _changes(description)
     write(f"plan for stack {request.name} ({change_type.lower()}):")
     for change in changes:
@@ -80,13 +84,18 @@ def plan(operations: StackOperations, request: DeployRequest, write: Writer) -> 
     return changes
 
 
-def _wait_for_change_set(cloudformation: Any, change_set_id: str, timeout: float) -> dict[str, Any]:
+def _wait_for_change_set(
+    cloudformation: Any, change_set_id: str, timeout: float, name: str
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     interval = 0.2
     while True:
-        description: dict[str, Any] = cloudformation.describe_change_set(
-            ChangeSetName=change_set_id
-        )
+        try:
+            description: dict[str, Any] = cloudformation.describe_change_set(
+                ChangeSetName=change_set_id
+            )
+        except Exception as error:
+            raise DeployError(name, f"DescribeChangeSet failed: {service_message(error)}") from None
         status = description["Status"]
         if status == "CREATE_COMPLETE":
             return description
@@ -123,7 +132,7 @@ def _changes(description: dict[str, Any]) -> list[PlannedChange]:
     return sorted(changes, key=lambda c: (order.get(c.action, 3), c.logical_id))
 
 
-def _clean_up(cloudformation: Any, created: dict[str, Any], change_type: str) -> None:
+def _clean_up(cloudformation: Any, created: dict[str, Any], change_type: str, name: str) -> None:
     try:
         cloudformation.delete_change_set(ChangeSetName=created["Id"])
     except Exception:
@@ -131,4 +140,13 @@ def _clean_up(cloudformation: Any, created: dict[str, Any], change_type: str) ->
     if change_type == "CREATE":
         # CloudFormation made a REVIEW_IN_PROGRESS placeholder for the change set: plans leave
         # nothing behind.
-        cloudformation.delete_stack(StackName=created["StackId"])
+        try:
+            cloudformation.delete_stack(
+                StackName=created["StackId"], ClientRequestToken=f"cloudstack-{uuid.uuid4()}"
+            )
+        except Exception as error:
+            raise DeployError(
+                name,
+                f"could not delete the placeholder stack of the plan's change set "
+                f"({service_message(error)}); delete stack {name} by hand",
+            ) from None

@@ -128,6 +128,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     provider = config.stash.get(provider_key, None)
     header = getattr(provider, "header", None)
     lines = [header()] if callable(header) else []
+    from pytest_cloudstack.paths import cache_warning
+
+    warning = cache_warning()
+    lines += [warning] if warning is not None else []
     plan = config.stash.get(resource_fixtures.plan_key, None)
     return lines + (plan.report() if plan is not None else [])
 
@@ -149,17 +153,58 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
+    if report.when == "setup" and report.failed and call.excinfo is not None:
+        _explain_missing_fixture(item, call.excinfo, report)
     started = item.stash.get(test_started_key, None)
     if started is None or report.when != "call" or not report.failed:
+        return
+    provider = item.config.stash.get(provider_key, None)
+    death = getattr(provider, "emulator_death", None)
+    died = death() if callable(death) else None
+    if died is not None:
+        # The test's calls failed because the emulator is gone: say that, not "could not connect".
+        from pytest_cloudstack.responses import is_service_error, service_message
+
+        if call.excinfo is not None and is_service_error(call.excinfo.value):
+            report.longrepr = (
+                f"{died}\n(the test's call failed: {service_message(call.excinfo.value)})"
+            )
         return
     # A failing test that needed the stack: what did its functions log meanwhile?
     from pytest_cloudstack.lambda_logs import SECTION, section_for
 
-    provider = item.config.stash.get(provider_key, None)
     if provider is not None:
         text = section_for(provider.ensure_deployed(), started, time.time())
         if text:
             report.sections.append((SECTION, text))
+
+
+def _explain_missing_fixture(
+    item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException], report: pytest.TestReport
+) -> None:
+    """A fixture not found while the template could not be read: say why it was not generated.
+
+    With the stack requested (or required) the test errors with the template's error; without,
+    it is skipped like any test that needs the stack, the reason naming the template's error.
+    """
+    plan = item.config.stash.get(resource_fixtures.plan_key, None)
+    if plan is None or plan.error is None or excinfo.typename != "FixtureLookupError":
+        return
+    name = getattr(excinfo.value, "argname", None) or "?"
+    message = (
+        f"no fixture {name!r}: fixtures are generated from the template's resources, and the "
+        f"template could not be read: {plan.error}"
+    )
+    settings = item.config.stash[settings_key]
+    if settings.enabled or settings.required:
+        report.longrepr = message
+        return
+    report.outcome = "skipped"
+    report.longrepr = (
+        str(item.path),
+        (item.location[1] or 0) + 1,
+        f"Skipped: {SKIP_REASON}; {message}",
+    )
 
 
 def _stack_for(config: pytest.Config) -> Stack:

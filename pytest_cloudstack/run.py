@@ -14,7 +14,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,8 +23,14 @@ import pytest
 from pytest_cloudstack import naming
 from pytest_cloudstack.connection import EMULATOR_REGION, Connection, remote_connection
 from pytest_cloudstack.environment import export_stack_name, pointed_at
-from pytest_cloudstack.errors import CloudStackError, ConfigurationError, DeployError, TemplateError
-from pytest_cloudstack.responses import boto_errors, service_message
+from pytest_cloudstack.errors import (
+    CloudStackError,
+    ConfigurationError,
+    DeployError,
+    ServiceError,
+    TemplateError,
+)
+from pytest_cloudstack.responses import boto_errors, is_service_error, reason, service_message
 from pytest_cloudstack.settings import Keep, LintMode, Settings, TargetKind
 from pytest_cloudstack.stack import Stack, describe_stack
 
@@ -77,6 +83,8 @@ class CloudStackRun:
         self.fidelity: str | None = None
         self._template_body: dict[str, Any] = {}
         self._operations: Any = None
+        #: bounds the deploy's and the delete's calls; made once the connection is known
+        self._calls: Any = None
         self._session: Any = None
         self._emulator: Any = None
         self._lint: LintJob | None = None
@@ -114,6 +122,11 @@ class CloudStackRun:
         if settings.upgrade_from:
             self._check_upgrade_settings(settings.upgrade_from)
         self.connection = self._connect()
+        from pytest_cloudstack.calls import CallGuard
+
+        self._calls = CallGuard(
+            self.write, settings.timeout, self.connection.region, self.connection.endpoint_url
+        )
         self._start_lint()
         self._exit.enter_context(export_stack_name(self.name, settings.env_names))
         if settings.target.kind is not TargetKind.LOCAL and not settings.share:
@@ -223,16 +236,21 @@ class CloudStackRun:
         if not self._deployed:
             self._deployed = True
             try:
-                self.stack = self._deploy()
+                with self._calls.deadline("the deploy"):
+                    self.stack = self._deploy()
+            except ServiceError as error:  # no answer, no connection, a web page: name the stack
+                self._deploy_failed(DeployError(self.name, str(error)))
             except CloudStackError as error:
                 self._deploy_failed(error)
             except Exception as error:
-                if not _is_boto_error(error):
+                if not is_service_error(error):
                     self.deploy_unfinished = f"it crashed: {type(error).__name__}: {error}"
                     raise
                 # An unreachable endpoint, an unexpected service answer: readable, not a
                 # traceback through our internals.
-                self._deploy_failed(DeployError(self.name, service_message(error)))
+                assert self.connection is not None
+                why = reason(error, self.connection.region, self.connection.endpoint_url)
+                self._deploy_failed(DeployError(self.name, why))
             except BaseException as error:  # Ctrl-C, SIGTERM; a hook's pytest.exit or skip
                 self.deploy_unfinished = (
                     "it was interrupted"
@@ -245,8 +263,19 @@ class CloudStackRun:
                 self._record_properties()
         if self.deploy_error is not None:
             raise self.deploy_error
+        if self._emulator is not None:
+            self._emulator.check_alive()  # each test that needs the stack: is it still there?
         assert self.stack is not None
         return self.stack
+
+    def emulator_pid(self) -> int | None:
+        """The ``local`` emulator's process ID (for xdist workers to name it), or None."""
+        process = self._emulator.process if self._emulator is not None else None
+        return process.pid if process is not None else None
+
+    def emulator_death(self) -> str | None:
+        """What happened to the ``local`` emulator if it died mid-session; None otherwise."""
+        return self._emulator.death() if self._emulator is not None else None
 
     def _deploy_failed(self, error: CloudStackError) -> None:
         from pytest_cloudstack.reporting import failure_file
@@ -315,7 +344,7 @@ class CloudStackRun:
             from pytest_cloudstack.lease import StackLease
 
             # Across machines (the file lock covers this one); released after the teardown.
-            ssm = self.connection.client("ssm", self._session)
+            ssm = replace(self.connection, guard=self._calls).client("ssm", self._session)
             lease = self._exit.enter_context(StackLease(ssm, self.name, self.run_id, self.write))
             self._operations.orphaned_run = lease.orphaned_run
         if previous is not None:
@@ -356,7 +385,7 @@ class CloudStackRun:
         started = time.monotonic()
         operations = self._operations
         share = SharedStack(
-            self.connection.client("ssm", self._session),
+            replace(self.connection, guard=self._calls).client("ssm", self._session),
             self.name,
             self.run_id,
             request.tags.get(HASH_TAG, ""),
@@ -391,12 +420,14 @@ class CloudStackRun:
         """``--cloud-stack-plan``: show what a deploy would change; change nothing."""
         from pytest_cloudstack.plan import plan
 
-        request = self._prepare()
-        if self.settings.upgrade_from:
-            # What the update from REF would replace or delete, computed here: nothing deployed.
-            self._prepare_previous(request, report_only=True)
-            return
-        plan(self._operations, request, self.write)
+        with self._calls.deadline("the plan"):
+            request = self._prepare()
+            if self.settings.upgrade_from:
+                # What the update from REF would replace or delete, computed here: nothing
+                # deployed.
+                self._prepare_previous(request, report_only=True)
+                return
+            plan(self._operations, request, self.write)
 
     # -- the upgrade path (--cloud-stack-upgrade-from) -------------------------------------------
 
@@ -506,14 +537,14 @@ class CloudStackRun:
         user_tags = dict(settings.tags)
         hook.pytest_cloudstack_tags(config=self.config, tags=user_tags)
         session = self._session = self.connection.session()
-        self._check_account(session)
+        # The run's own calls are bounded by --cloud-stack-timeout; the tests' handles are not.
+        guarded = replace(self.connection, guard=self._calls)
+        self._check_account(guarded, session)
         # Local paths, SAM, CDK assets, large templates. After the account check (the artifact
         # bucket may be created), and before the stack is touched: bad input stops here.
         from pytest_cloudstack.packaging import package_for_run
 
-        packaged = package_for_run(
-            template, settings, self.connection, session, parameters, self.write
-        )
+        packaged = package_for_run(template, settings, guarded, session, parameters, self.write)
         self.artifacts = (packaged.artifacts, packaged.uploaded)
         from pytest_cloudstack.limits import limit_warnings
 
@@ -526,13 +557,14 @@ class CloudStackRun:
             list(user_tags.items()), self.branch, digest, self.run_id, project=settings.prefix
         )
         self._operations = StackOperations(
-            self.connection.client("cloudformation", session),
-            self.connection.client("s3", session),
+            guarded.client("cloudformation", session),
+            guarded.client("s3", session),
             self.write,
             synchronous=settings.target.kind is TargetKind.LOCAL,
             run_id=self.run_id,
             verbosity=int(self.config.option.verbose),
             cli=self.connection.cli_command,
+            calls=self._calls,
         )
         return DeployRequest(
             name=self.name,
@@ -551,7 +583,7 @@ class CloudStackRun:
         from_hook = self.config.hook.pytest_cloudstack_template(config=self.config)
         if from_hook is not None:
             self.template_label = "(from the pytest_cloudstack_template hook)"
-            return from_hook if isinstance(from_hook, dict) else Path(from_hook)
+            return _hook_template(self.config, from_hook)
         if self.settings.template is not None:
             return self.settings.template
         found = find_default_template(self.settings.rootdir)
@@ -563,14 +595,13 @@ class CloudStackRun:
             )
         return found
 
-    def _check_account(self, session: Any) -> None:
+    def _check_account(self, connection: Connection, session: Any) -> None:
         """On real AWS: credentials exist, and the account is allowed, before anything changes."""
         if self.settings.target.kind is not TargetKind.AWS:
             return
         from pytest_cloudstack.accounts import check_account
 
-        assert self.connection is not None
-        check_account(self.connection, session, self.settings.allowed_accounts)
+        check_account(connection, session, self.settings.allowed_accounts)
 
     # -- teardown -------------------------------------------------------------------------------
 
@@ -596,14 +627,23 @@ class CloudStackRun:
         operations = self._operations
         if operations is None:
             return
+        death = self.emulator_death()
+        if death is not None:  # its stacks died with it: there is nothing to delete
+            self.teardown_report = TeardownReport(
+                "gone", f"stack {self.name} went with it: {death}"
+            )
+            self.write(self.teardown_report.detail)
+            return
         keep = self.settings.keep is Keep.ALWAYS or (
             self.settings.keep is Keep.FAILED and (tests_failed or self.deploy_error is not None)
         )
         started = time.monotonic()
+        unanswered: tuple[type[Exception], ...] = (CloudStackError, *boto_errors())
         try:
             stack_id = operations.stack_id or operations.find_own_stack(self.name)
-        except boto_errors() as error:
-            # A create was tried, and its stack can't be looked up: it may exist.
+        except unanswered as error:
+            # A create was tried, and its stack can't be looked up (no answer, a web page): it
+            # may exist.
             self.teardown_report = TeardownReport(
                 "failed",
                 f"could not check whether stack {self.name} was left behind: "
@@ -754,6 +794,21 @@ class CloudStackRun:
         return lines
 
 
+def _hook_template(config: pytest.Config, value: object) -> Path | dict[str, Any]:
+    """What a ``pytest_cloudstack_template`` hook returned, if it is a path or a mapping."""
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str | os.PathLike):
+        return Path(value)
+    hook = config.pluginmanager.hook.pytest_cloudstack_template
+    where = ", ".join(sorted({impl.plugin_name for impl in hook.get_hookimpls()}))
+    raise TemplateError(
+        f"the pytest_cloudstack_template hook ({where}) returned {value!r} "
+        f"({type(value).__name__}): it must return a template path (str or pathlib.Path), a "
+        "template as a dict, or None to use the configured template"
+    )
+
+
 def retained_resources(body: dict[str, Any]) -> tuple[str, ...]:
     """Logical IDs that a stack delete leaves behind on purpose."""
     resources = body.get("Resources", {})
@@ -780,10 +835,6 @@ def _user_traceback(error: BaseException) -> str:
     return "Traceback (most recent call last):\n" + "".join(
         [*traceback.format_list(frames), *traceback.format_exception_only(type(error), error)]
     ).rstrip("\n")
-
-
-def _is_boto_error(error: BaseException) -> bool:
-    return isinstance(error, boto_errors())
 
 
 def _deployable(request: DeployRequest, region: str) -> dict[str, Any]:

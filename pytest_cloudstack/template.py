@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from pytest_cloudstack.errors import TemplateError
+from pytest_cloudstack.template_file import read_template_bytes
 
 _FUNCTIONS = (
     "Base64 Cidr FindInMap GetAtt GetAZs ImportValue Join Select Split Sub Transform"
@@ -42,6 +43,11 @@ _IAM_NAMES = frozenset("RoleName ManagedPolicyName UserName GroupName InstancePr
 _AUTO_EXPAND_TYPES = frozenset({"AWS::CloudFormation::Stack", "AWS::Serverless::Application"})
 _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
 _DEFAULT_NAMES = ("template.yaml", "template.yml", "template.json")
+#: nesting of lists and mappings accepted in a template: real ones stay under 20 levels
+MAX_DEPTH = 100
+#: nodes a YAML document may expand to through its aliases (``*name``): a 1 MB template has some
+#: 100,000; a few hundred bytes of nested aliases (a "billion laughs") expand to billions
+MAX_EXPANDED_NODES = 1_000_000
 
 _Lines = dict[int, tuple[object, int, dict[str, int]]]  # id(dict) -> (dict, line, key lines)
 
@@ -132,7 +138,7 @@ def find_default_template(rootdir: Path) -> Path | None:
     """The first of template.yaml, template.yml, template.json in ``rootdir``, or None."""
     for name in _DEFAULT_NAMES:
         candidate = rootdir / name
-        if candidate.is_file():
+        if candidate.exists() and not candidate.is_dir():  # a FIFO is found, then refused
             return candidate
     return None
 
@@ -150,21 +156,65 @@ def load_template(source: Path | Mapping[str, Any]) -> Template:
             raise TemplateError(f"template cannot be sent as JSON: {exc}") from None
         return _Checker(None, body, {}).check()
     path = Path(source)
-    text = _read(path)
-    lines: _Lines = {}
-    if path.suffix.lower() == ".json":
-        try:
-            body = json.loads(text)
-        except json.JSONDecodeError as exc:
-            message = f"invalid JSON: {exc.msg} (column {exc.colno})"
-            raise TemplateError(message, path, exc.lineno) from None
-    else:
-        body, lines = _parse_yaml(text, path)
+    body, lines = _parse_file(path)
     try:
         json.dumps(body, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise TemplateError(f"template cannot be sent as JSON: {exc}", path) from None
     return _Checker(path, body, lines).check()
+
+
+def read_resource_types(path: Path) -> dict[str, str]:
+    """Logical ID -> type of the template's top-level resources, read without the checks.
+
+    A wrong reference (``!Ref NotesTabel``) leaves the resource list as it is, so the generated
+    fixtures still exist; only a template that cannot be read or parsed raises
+    :class:`TemplateError` (the deploy reports the checks' errors).
+    """
+    body, _ = _parse_file(path)
+    if not isinstance(body, dict):
+        raise TemplateError("template must be a mapping at the top level", path, 1)
+    return Template(path, body).resource_types()
+
+
+def _parse_file(path: Path) -> tuple[object, _Lines]:
+    """Read (bounded) and parse (bounded in depth and alias expansion) a template file."""
+    text = _read(path)
+    if path.suffix.lower() == ".json":
+        try:
+            body: object = json.loads(text)
+        except json.JSONDecodeError as exc:
+            message = f"invalid JSON: {exc.msg} (column {exc.colno})"
+            raise TemplateError(message, path, exc.lineno) from None
+        except RecursionError:
+            raise TemplateError(_too_deep(), path) from None
+        if _json_depth(body) > MAX_DEPTH:
+            raise TemplateError(_too_deep(), path)
+        return body, {}
+    return _parse_yaml(text, path)
+
+
+def _json_depth(value: object) -> int:
+    """How deeply lists and mappings nest in ``value`` (iteratively: no recursion limit)."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        )
+        if children:
+            deepest = max(deepest, depth)
+            if deepest > MAX_DEPTH:
+                return deepest
+            pending.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _too_deep() -> str:
+    return (
+        f"lists and mappings nest more than {MAX_DEPTH} levels deep: no CloudFormation template "
+        "needs that many; is this the right file?"
+    )
 
 
 def resolve_parameters(template: Template, given: Mapping[str, str]) -> dict[str, str]:
@@ -234,20 +284,11 @@ def _plain(value: object) -> object:
 
 
 def _read(path: Path) -> str:
-    if path.is_dir():
-        raise TemplateError("template path is a directory, not a file", path)
+    data = read_template_bytes(path)
     try:
-        return path.read_text(encoding="utf-8-sig")  # tolerate a BOM, as editors write one
-    except FileNotFoundError:
-        raise TemplateError(
-            "template file not found: pass --cloud-stack-template PATH"
-            " or set the ini key cloud_stack_template",
-            path,
-        ) from None
+        return data.decode("utf-8-sig")  # tolerate a BOM, as editors write one
     except UnicodeDecodeError as exc:
         raise TemplateError(f"template is not UTF-8 text (byte offset {exc.start})", path) from None
-    except OSError as exc:
-        raise TemplateError(f"cannot read template: {exc.strerror or exc}", path) from None
 
 
 class _Loader(yaml.SafeLoader):
@@ -256,6 +297,18 @@ class _Loader(yaml.SafeLoader):
     def __init__(self, text: str) -> None:
         super().__init__(text)
         self.lines: _Lines = {}
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        # PyYAML composes recursively: a few hundred levels would end in a RecursionError.
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                event = self.peek_event()  # type: ignore[no-untyped-call]
+                raise TemplateError(_too_deep(), line=int(event.start_mark.line) + 1)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
     def cfn_mapping(self, node: yaml.MappingNode) -> dict[str, Any]:
         seen: set[str] = set()
@@ -321,7 +374,11 @@ for _other in (None, *(f"tag:yaml.org,2002:{t}" for t in _NO_JSON_FORM)):
 def _parse_yaml(text: str, path: Path) -> tuple[object, _Lines]:
     loader = _Loader(text)
     try:
-        return loader.get_single_data(), loader.lines
+        node = loader.get_single_node()
+        if node is None:
+            return None, loader.lines
+        _check_expansion(node)  # before anything walks the aliases: they share nodes until then
+        return loader.construct_document(node), loader.lines
     except TemplateError as exc:
         raise TemplateError(exc.message, path, exc.line) from None
     except yaml.MarkedYAMLError as exc:
@@ -334,6 +391,54 @@ def _parse_yaml(text: str, path: Path) -> tuple[object, _Lines]:
         raise TemplateError(f"invalid YAML: {exc}", path) from None
     finally:
         loader.dispose()
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse a document whose aliases expand it beyond ``MAX_EXPANDED_NODES`` nodes or
+    ``MAX_DEPTH`` levels, or that contains itself. Iterative, and linear in the distinct nodes."""
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    pending: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while pending:
+        node, children_done = pending.pop()
+        key = id(node)
+        if key in size:
+            continue
+        children = _children(node)
+        if not children_done:
+            if key in open_nodes:
+                message = "an alias refers to the collection that holds it: it never ends"
+                raise TemplateError(message, line=_line(node))
+            open_nodes.add(key)
+            pending.append((node, True))
+            for child in children:
+                if id(child) in open_nodes:
+                    message = "an alias refers to the collection that holds it: it never ends"
+                    raise TemplateError(message, line=_line(child))
+                if id(child) not in size:
+                    pending.append((child, False))
+            continue
+        open_nodes.discard(key)
+        size[key] = 1 + sum(size[id(child)] for child in children)
+        depth[key] = 1 + max((depth[id(child)] for child in children), default=0)
+        if size[key] > MAX_EXPANDED_NODES:
+            raise TemplateError(
+                f"YAML aliases (*name) expand this template to more than "
+                f"{MAX_EXPANDED_NODES:,} values: refused (a few hundred bytes of nested aliases "
+                "can expand to billions)",
+                line=_line(node),
+            )
+        if depth[key] > MAX_DEPTH:
+            raise TemplateError(_too_deep(), line=_line(node))
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [item for pair in node.value for item in pair]
+    return []
 
 
 class _Checker:

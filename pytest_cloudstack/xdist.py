@@ -9,6 +9,7 @@ controller's ``pytest_sessionfinish`` runs after every worker has finished.
 from __future__ import annotations
 
 import contextlib
+import socket
 from typing import Any
 
 import pytest
@@ -36,6 +37,7 @@ class XdistController:
             "name": run.name,
             "connection": run.connection.to_dict(),
             "env_names": list(run.settings.env_names),
+            "emulator_pid": run.emulator_pid(),
         }
         try:
             payload["stack"] = run.ensure_deployed().description.to_dict()
@@ -71,6 +73,24 @@ class WorkerStack:
             description = StackDescription.from_dict(self.payload["stack"], self.connection)
             self._stack = Stack(description)
         return self._stack
+
+    def emulator_death(self) -> str | None:
+        """Whether the controller's ``local`` emulator is gone (asked when a test failed)."""
+        pid = self.payload.get("emulator_pid")
+        url = self.connection.endpoint_url
+        if pid is None or url is None:
+            return None
+        port = int(url.rsplit(":", 1)[1])
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        except ConnectionRefusedError:  # only the emulator held its listening socket
+            return (
+                f"the local emulator (pid {pid}, {url}) died during the session: connections "
+                "to it are refused (the session's summary has its last error output)"
+            )
+        except OSError:
+            return None
+        return None
 
     def finish(self, tests_failed: bool = False) -> None:
         self._exit.close()

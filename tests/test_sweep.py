@@ -226,8 +226,8 @@ def test_a_sweep_whose_listing_fails_says_so_without_a_traceback(
     assert result.ret == 1
     result.stdout.fnmatch_lines(
         [
-            f"cloudstack: sweep: could not list the stacks on {moto.url} (us-east-1): the "
-            "endpoint answered with an HTML page, not an AWS response: 500 Internal Server Error*"
+            f"cloudstack: sweep: could not list the stacks on {moto.url} (us-east-1): "
+            "*HTTP 500 web page instead of an AWS answer: '500 Internal Server Error'*"
         ]
     )
     assert "Traceback" not in result.stdout.str() + result.stderr.str()

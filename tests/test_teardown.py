@@ -132,9 +132,8 @@ def test_an_html_error_page_at_teardown_is_summarised_and_the_session_ends(
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(
         [
-            f"*deleting stack '{NAME}' failed: DeleteStack was refused: the endpoint answered "
-            "with an HTML page, not an AWS response: 500 Internal Server Error (The server "
-            "encountered an internal error *)",
+            f"*deleting stack '{NAME}' failed: CloudFormation DeleteStack: HTTP 500 web page "
+            "instead of an AWS answer: '500 Internal Server Error'*",
             "delete it by hand with: aws cloudformation delete-stack --stack-name "
             f"{NAME} --region us-east-1 --endpoint-url {moto.url}",
         ]
@@ -181,10 +180,10 @@ def test_a_stack_that_cannot_be_looked_up_after_a_failed_create_ends_the_session
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(
         [
-            f"*deploying stack '{NAME}' failed: CreateStack was refused: the endpoint answered "
-            "with an HTML page, not an AWS response: 500 Internal Server Error (*)",
-            f"*could not check whether stack {NAME} was left behind: the endpoint answered with "
-            "an HTML page, not an AWS response: 500 Internal Server Error (*)",
+            f"*deploying stack '{NAME}' failed: CloudFormation CreateStack: HTTP 500 web page "
+            "instead of an AWS answer: '500 Internal Server Error'*",
+            f"*could not check whether stack {NAME} was left behind: HTTP 500 web page "
+            "instead of an AWS answer: '500 Internal Server Error'*",
             "if it exists, delete it by hand with: aws cloudformation delete-stack --stack-name "
             f"{NAME} --region us-east-1 --endpoint-url {moto.url}",
         ]
@@ -239,7 +238,10 @@ Resources:
     )
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
-        [f"*deploying stack '{NAME}' failed: CreateStack was refused: *500 Internal Server Error*"]
+        [
+            f"*deploying stack '{NAME}' failed: CloudFormation CreateStack: HTTP 500 web page "
+            "instead of an AWS answer: '500 Internal Server Error'*"
+        ]
     )
     assert "buckets" not in result.stdout.str()
     assert moto.live_stacks() == {}

@@ -11,9 +11,11 @@ waits in the socket's backlog instead of being refused.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import importlib.util
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -23,12 +25,17 @@ import urllib.request
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from pytest_cloudstack.errors import ConfigurationError
+from pytest_cloudstack.errors import CloudStackError, ConfigurationError
 
 if TYPE_CHECKING:
     from pytest_cloudstack.local.warm import ForkedEmulator
 
 READY_TIMEOUT = 120.0
+STDERR_LINES = 8  # the emulator's last error lines kept, to say why it died
+
+
+class EmulatorDied(CloudStackError):
+    """The ``local`` emulator's process ended while the session still needed it."""
 
 
 class EmulatorProcess:
@@ -45,6 +52,9 @@ class EmulatorProcess:
         self._ready = False
         self._handover: threading.Thread | None = None
         self._handover_error: BaseException | None = None
+        #: its last lines of error output; read all along, so that the pipe never fills up
+        self._stderr: collections.deque[str] = collections.deque(maxlen=STDERR_LINES)
+        self._reader: threading.Thread | None = None
 
     def __enter__(self) -> EmulatorProcess:
         if importlib.util.find_spec("moto") is None:
@@ -82,6 +92,7 @@ class EmulatorProcess:
                 if forked is not None:
                     self.process = forked
                     self.start_kind = f"warm start (forked by pid {forked.parent_pid})"
+                    self._start_reader()
                     return
             packages = [arg for name in self.local_packages for arg in ("--package", name)]
             self.process = subprocess.Popen(
@@ -101,12 +112,19 @@ class EmulatorProcess:
                 env=_child_environment(),
             )
             self.start_kind = "cold start"
+            self._start_reader()
         except BaseException as error:
             self._handover_error = error
             if self._handover is None:
                 raise
         finally:
             listener.close()  # the child holds it now: if the child dies, clients are refused
+
+    def _start_reader(self) -> None:
+        self._reader = threading.Thread(
+            target=self._read_stderr, name="cloudstack-emulator-stderr", daemon=True
+        )
+        self._reader.start()
 
     def _join_handover(self) -> None:
         if self._handover is not None:
@@ -115,6 +133,46 @@ class EmulatorProcess:
         if self._handover_error is not None:
             error, self._handover_error = self._handover_error, None
             raise ConfigurationError(f"the local emulator could not be started: {error}")
+
+    def _read_stderr(self) -> None:
+        stream = self.process.stderr if self.process is not None else None
+        if stream is None:
+            return
+        try:
+            for line in stream:
+                self._stderr.append(line.rstrip("\n"))
+        except (OSError, ValueError):  # closed at exit
+            return
+
+    def _error_output(self) -> str:
+        if self._reader is not None:
+            self._reader.join(timeout=2)  # the child has exited: its last lines are on the way
+        return "\n".join(self._stderr).strip()
+
+    def death(self) -> str | None:
+        """None while the emulator runs; once it has exited, what happened to it, in words."""
+        process = self.process
+        if process is None or process.poll() is None:
+            return None
+        code = process.returncode
+        how = f"exit code {code}"
+        if getattr(process, "parent_pid", None) is not None:
+            how = "it exited; a warm-started emulator's exit status is its warm parent's to read"
+        elif code is not None and code < 0:
+            with contextlib.suppress(ValueError):
+                how = f"killed by {signal.Signals(-code).name}"
+        output = self._error_output()
+        last = f"its last error output:\n{output}" if output else "it wrote no error output"
+        return (
+            f"the local emulator (pid {process.pid}, {self.url}) died during the session "
+            f"({how}); {last}"
+        )
+
+    def check_alive(self) -> None:
+        """Raise ``EmulatorDied`` saying what happened, once the emulator has exited."""
+        death = self.death()
+        if death is not None:
+            raise EmulatorDied(death)
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         """Block until the emulator answers; a child that died says why (its error output)."""
@@ -125,7 +183,7 @@ class EmulatorProcess:
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
-                error = (self.process.stderr.read() if self.process.stderr else "").strip()
+                error = self._error_output()
                 raise ConfigurationError(
                     "the local emulator stopped before it could serve: "
                     + (error[-2000:] if error else f"exit code {self.process.returncode}")
@@ -159,6 +217,8 @@ class EmulatorProcess:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        if self._reader is not None:
+            self._reader.join(timeout=2)
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 stream.close()
