@@ -76,9 +76,14 @@ def pytest_configure(config: pytest.Config) -> None:
     if not settings.enabled:
         return
     try:
-        config.stash[provider_key] = _start_provider(config, settings)
+        provider = config.stash[provider_key] = _start_provider(config, settings)
     except CloudStackError as error:
         raise pytest.UsageError(str(error)) from None
+    if settings.autouse:
+        from pytest_cloudstack.autouse import EagerDeploy
+
+        eager = EagerDeploy(provider.ensure_deployed, settings.env_names)
+        config.pluginmanager.register(eager, "cloudstack-autouse")
 
 
 def _start_provider(config: pytest.Config, settings: settings_module.Settings) -> StackProvider:
@@ -140,7 +145,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if item.get_closest_marker("cloud_stack") is not None:
+    if item.get_closest_marker("cloud_stack") is not None or _every_test_needs_it(item.config):
         _stack_for(item.config)
         item.stash[test_started_key] = time.time()
 
@@ -160,6 +165,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         text = section_for(provider.ensure_deployed(), started, time.time())
         if text:
             report.sections.append((SECTION, text))
+
+
+def _every_test_needs_it(config: pytest.Config) -> bool:
+    # ini cloud_stack_autouse (or cloud_stack_env): a suite that reads the stack by name, with
+    # --cloud-stack given. Without the flag such a suite's unit tests must still run.
+    return config.stash[settings_key].autouse and provider_key in config.stash
 
 
 def _stack_for(config: pytest.Config) -> Stack:

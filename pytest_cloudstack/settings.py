@@ -89,6 +89,9 @@ class Settings:
     force_delete: bool = False
     sweep_age: float | None = None  # seconds; set when --cloud-stack-sweep was given
     plan: bool = False
+    #: deploy before collection and treat every test as needing the stack (suites that read the
+    #: stack by name, through ``env_names``, never ask for the ``cloud_stack`` fixture)
+    autouse: bool = False
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,12 @@ _OPTIONS: tuple[_Option, ...] = (
         "(repeatable; ini: one per line)",
         ini_type="linelist",
         cli={"action": "append", "default": [], "metavar": "NAME"},
+    ),
+    _Option(
+        (),
+        "cloud_stack_autouse",
+        "true: deploy before test modules are imported, and every test needs the stack (for "
+        "suites that read it by name); default true when cloud_stack_env is set, else false",
     ),
     _Option(
         (),
@@ -262,6 +271,7 @@ def resolve(config: pytest.Config, environ: Mapping[str, str] | None = None) -> 
     )
     keep_text = _first(opt.cloud_stack_keep, _ini(config, "cloud_stack_keep")) or Keep.NEVER.value
     rootdir = Path(config.rootpath)
+    env_names = parse_env_names([*_lines(config, "cloud_stack_env"), *opt.cloud_stack_env])
     return Settings(
         enabled=enabled,
         target=target,
@@ -286,7 +296,7 @@ def resolve(config: pytest.Config, environ: Mapping[str, str] | None = None) -> 
         keep=parse_keep(keep_text),
         reuse=bool(opt.cloud_stack_reuse) or bool(config.getini("cloud_stack_reuse")),
         timeout=parse_timeout(_first(opt.cloud_stack_timeout, _ini(config, "cloud_stack_timeout"))),
-        env_names=parse_env_names([*_lines(config, "cloud_stack_env"), *opt.cloud_stack_env]),
+        env_names=env_names,
         allowed_accounts=parse_accounts(_lines(config, "cloud_stack_allowed_accounts")),
         required=bool(config.getini("cloud_stack_required")),
         rootdir=rootdir,
@@ -297,6 +307,7 @@ def resolve(config: pytest.Config, environ: Mapping[str, str] | None = None) -> 
         force_delete=bool(config.getini("cloud_stack_force_delete")),
         sweep_age=None if opt.cloud_stack_sweep is None else parse_age(opt.cloud_stack_sweep),
         plan=bool(opt.cloud_stack_plan),
+        autouse=parse_autouse(_ini(config, "cloud_stack_autouse"), env_names),
     )
 
 
@@ -335,6 +346,23 @@ def parse_keep(text: str) -> Keep:
             f"invalid value {text!r} for --cloud-stack-keep / ini cloud_stack_keep: "
             f"use one of {valid}{hint}"
         ) from None
+
+
+_TRUE = ("true", "yes", "on", "1")
+_FALSE = ("false", "no", "off", "0")
+
+
+def parse_autouse(text: str | None, env_names: Sequence[str]) -> bool:
+    """Explicit ``true``/``false``; unset: on exactly when the suite reads the stack by name."""
+    if text is None:
+        return bool(env_names)
+    value = text.strip().lower()
+    if value in _TRUE or value in _FALSE:
+        return value in _TRUE
+    raise ConfigurationError(
+        f"invalid value {text!r} for ini cloud_stack_autouse: use true or false "
+        "(unset: true when cloud_stack_env is set)"
+    )
 
 
 def parse_sam_transform(text: str) -> SamTransform:
