@@ -5,9 +5,14 @@ pip installs into a folder for the function's runtime and architecture, not for 
 can load (a wheel built for the host's Python or CPU would import-fail in Lambda). Wheels only:
 an sdist would need building, maybe with a compiler, and the result would be for the host.
 
+For the ``local`` target the handler runs on this host's interpreter, whatever ``python3.x`` it
+declares: there the build is for that interpreter and platform instead (``for_host``), or a
+compiled dependency (``pydantic_core``) built for cp39 would not import on the host's 3.11.
+
 A build is cached under the hash of what determines it: the requirements, the runtime, the
-architecture (and the function's sources when the requirements point at local paths). A source
-edit does not reinstall anything: the sources are added at zip time.
+architecture, or the host's interpreter and platform (and the function's sources when the
+requirements point at local paths). A source edit does not reinstall anything: the sources are
+added at zip time.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 from pathlib import Path
 
@@ -85,11 +91,43 @@ def pip_command(
     return command
 
 
-def build_key(requirements: Path, runtime: str, architecture: str) -> str:
-    """The cache key of a build: requirements text, runtime, architecture (+ local references)."""
+def host_pip_command(requirements: Path, target: Path) -> list[str]:
+    """The pip invocation that installs ``requirements`` for this interpreter into ``target``.
+
+    Wheels only, as for Lambda: a dependency that works here must not fail on AWS for lack of a
+    wheel.
+    """
+    return [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--quiet",
+        "--no-compile",  # the zip leaves byte code out anyway
+        "--target",
+        str(target),
+        "--requirement",
+        str(requirements),
+        "--only-binary=:all:",
+    ]
+
+
+def host_interpreter() -> str:
+    """What a build for this host depends on: implementation, version, ABI, platform."""
+    return f"{sys.implementation.cache_tag}-{sysconfig.get_platform()}-{sys.abiflags}"
+
+
+def build_key(requirements: Path, runtime: str, architecture: str, for_host: bool = False) -> str:
+    """The cache key of a build: requirements text, runtime, architecture (+ local references).
+
+    A build for the host is keyed by the host's interpreter instead of runtime and architecture.
+    """
     text = requirements.read_bytes()
+    what = [f"host:{host_interpreter()}"] if for_host else [runtime, architecture]
     digest = hashlib.sha256(
-        b"\0".join([_BUILD_SCHEME.encode(), runtime.encode(), architecture.encode(), text])
+        b"\0".join([_BUILD_SCHEME.encode(), *(part.encode() for part in what), text])
     )
     if _LOCAL_REFERENCE.search(text.decode("utf-8", "replace")):
         from pytest_cloudstack.packaging.zips import collect, fingerprint
@@ -99,8 +137,18 @@ def build_key(requirements: Path, runtime: str, architecture: str) -> str:
     return digest.hexdigest()
 
 
-def install(requirements: Path, runtime: str, architecture: str, cache: Path, where: str) -> Path:
+def install(
+    requirements: Path,
+    runtime: str,
+    architecture: str,
+    cache: Path,
+    where: str,
+    for_host: bool = False,
+) -> Path:
     """The folder holding ``requirements`` installed for ``runtime``/``architecture``.
+
+    ``for_host``: for the interpreter running this code instead (the ``local`` target, whose
+    handlers run on it).
 
     Reused from ``cache`` when an identical build exists. Raises :class:`PackagingError` with
     pip's own error when pip fails, and says so plainly when a dependency has no matching wheel.
@@ -114,13 +162,18 @@ def install(requirements: Path, runtime: str, architecture: str, cache: Path, wh
     if architecture not in _ARCHITECTURES:
         raise PackagingError(f"unknown architecture {architecture!r} (x86_64 or arm64)", where)
     builds = cache / "dependencies"
-    done = builds / build_key(requirements, runtime, architecture)
+    done = builds / build_key(requirements, runtime, architecture, for_host)
     if done.is_dir():
         return done
     builds.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=builds, prefix=".building-"))
     try:
-        command = pip_command(requirements, staging / "site", version, architecture)
+        site = staging / "site"
+        command = (
+            host_pip_command(requirements, site)
+            if for_host
+            else pip_command(requirements, site, version, architecture)
+        )
         # pip's own cache stays on: a re-build after a requirements edit reuses downloaded wheels.
         env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
         result = subprocess.run(
@@ -133,7 +186,15 @@ def install(requirements: Path, runtime: str, architecture: str, cache: Path, wh
         )
         if result.returncode != 0:
             raise PackagingError(
-                _explain(result.stderr or result.stdout, runtime, architecture), where
+                _explain(
+                    result.stderr or result.stdout,
+                    runtime,
+                    architecture,
+                    f"this host's Python {sys.version_info[0]}.{sys.version_info[1]}"
+                    if for_host
+                    else None,
+                ),
+                where,
             )
         (staging / "site").mkdir(exist_ok=True)  # an empty requirements.txt installs nothing
         try:
@@ -146,12 +207,23 @@ def install(requirements: Path, runtime: str, architecture: str, cache: Path, wh
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _explain(output: str, runtime: str, architecture: str) -> str:
+def _explain(output: str, runtime: str, architecture: str, host: str | None = None) -> str:
     # pip's warnings (an unreachable extra index, a cache folder) are noise next to its error.
     lines = [line for line in output.strip().splitlines() if line.strip()]
     lines = [line for line in lines if not line.startswith("WARNING:")] or lines
     tail = "\n".join(f"    {line}" for line in lines[-15:])
     missing = re.findall(r"No matching distribution found for (\S+)", output)
+    if missing and host is not None:
+        names = ", ".join(sorted(set(missing)))
+        return (
+            f"pip found no wheel of {names} for {host}, which runs {runtime} functions on the "
+            f"local target. Only wheels are installed, as for Lambda: pin a version that "
+            f"publishes one, or vendor the package. pip said:\n{tail}"
+        )
+    if host is not None:
+        return (
+            f"installing requirements.txt for {host} ({runtime} on local) failed; pip said:\n{tail}"
+        )
     if missing:
         names = ", ".join(sorted(set(missing)))
         return (

@@ -48,7 +48,7 @@ from pytest_cloudstack.packaging.resources import (
 )
 from pytest_cloudstack.paths import cache_home
 from pytest_cloudstack.responses import error_code
-from pytest_cloudstack.settings import SamTransform
+from pytest_cloudstack.settings import SamTransform, TargetKind
 from pytest_cloudstack.template import Template, load_template
 
 if TYPE_CHECKING:
@@ -75,6 +75,8 @@ class PackagingOptions:
     sam_transform: SamTransform = SamTransform.AUTO
     artifact_bucket: str | None = None
     cache: Path | None = None
+    #: the ``local`` target: handlers run on this interpreter, so dependencies are built for it
+    dependencies_for_host: bool = False
 
 
 @dataclass(frozen=True)
@@ -348,7 +350,14 @@ class _Packager:
         entries = zips.collect(folder, self.root)
         requirements = folder / "requirements.txt"
         if spec.function and requirements.is_file() and runtime and python_version(runtime):
-            site = install(requirements, runtime, architecture, self.cache, where)
+            site = install(
+                requirements,
+                runtime,
+                architecture,
+                self.cache,
+                where,
+                for_host=self.options.dependencies_for_host,
+            )
             # The build folder never changes once written (its name is its inputs' hash), so
             # its name stands for its content in the zip's cache key.
             sources = {entry.name for entry in entries}
@@ -545,7 +554,16 @@ def package_for_run(
         parameters=parameters,
         sam_transform=settings.sam_transform,
         artifact_bucket=settings.artifact_bucket,
+        # On local, handlers run on this interpreter; an endpoint runs them in its own runtime
+        # (LocalStack, moto with Docker: the declared one), as AWS does.
+        dependencies_for_host=settings.target.kind is TargetKind.LOCAL,
     )
-    return package_template(
+    packaged = package_template(
         template, options, lambda service: connection.client(service, session), write
     )
+    if options.dependencies_for_host and write is not None:
+        from pytest_cloudstack.local.interpreter import declared_runtimes, runtime_notes
+
+        for note in runtime_notes(declared_runtimes(packaged.body, parameters)):
+            write(note)
+    return packaged
