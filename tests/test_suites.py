@@ -8,8 +8,14 @@ its modules are imported.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
-from conftest import MotoServer
+from conftest import REPO, MotoServer
 
 TEMPLATE = """\
 Resources:
@@ -282,3 +288,85 @@ def test_a_failing_testcase_gets_the_lambda_logs(
         ]
     )
     assert result.stdout.str().count("Captured Lambda logs") == 1
+
+
+# -- examples/guestbook: a `sam init`-style project with its own suite --------------------------
+
+GUESTBOOK = REPO / "examples" / "guestbook"
+GUESTBOOK_TESTS = 12  # 8 unit, 4 integration
+DATEUTIL = "python-dateutil==2.9.0.post0"
+
+
+def test_the_guestbook_adds_only_the_env_line_to_its_ini() -> None:
+    lines = (GUESTBOOK / "pytest.ini").read_text().splitlines()
+    settings = [line for line in lines if line.strip() and not line.startswith("#")]
+    assert settings == ["[pytest]", "cloud_stack_env = AWS_SAM_STACK_NAME"]
+    suite = "".join(p.read_text() for p in (GUESTBOOK / "tests").rglob("*.py"))
+    assert "cloudstack" not in suite and "cloud_stack" not in suite, "the suite is unchanged"
+
+
+@pytest.fixture(scope="session")
+def guestbook_wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The function's dependency (and its own), downloaded from PyPI once per session."""
+    folder = tmp_path_factory.mktemp("guestbook-wheels")
+    command = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:"]
+    command += ["--dest", str(folder), DATEUTIL]
+    for _ in range(2):
+        if subprocess.run(command, capture_output=True, check=False, timeout=120).returncode == 0:
+            break
+    assert list(folder.glob("python_dateutil-*.whl")), "could not download from PyPI"
+    return folder
+
+
+@pytest.fixture
+def guestbook(
+    pytester: pytest.Pytester, guestbook_wheels: Path, monkeypatch: pytest.MonkeyPatch
+) -> pytest.Pytester:
+    """A copy of examples/guestbook; pip installs its requirements.txt from the wheelhouse."""
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(guestbook_wheels))
+    shutil.copytree(
+        GUESTBOOK,
+        pytester.path,
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"),
+    )
+    return pytester
+
+
+# In a subprocess: the example's `tests` package must not meet this suite's own `tests`.
+
+
+def test_the_guestbook_suite_passes_on_local(guestbook: pytest.Pytester) -> None:
+    result = guestbook.runpytest_subprocess("--cloud-stack=local")
+    result.assert_outcomes(passed=GUESTBOOK_TESTS)
+    result.stdout.fnmatch_lines(
+        ["cloudstack: python3.9 functions run on this host's Python *", "*deleted in*"]
+    )
+
+
+def test_the_guestbook_suite_passes_under_xdist(guestbook: pytest.Pytester) -> None:
+    result = guestbook.runpytest_subprocess("--cloud-stack=local", "-n", "2")
+    result.assert_outcomes(passed=GUESTBOOK_TESTS)
+
+
+@pytest.fixture
+def lambda_endpoint() -> Iterator[str]:
+    """An endpoint that runs Lambda handlers, as LocalStack does: the emulator, on its own.
+
+    moto_server alone answers Invoke with an error (it needs Docker), so the suite's Lambda
+    tests could not pass there.
+    """
+    from pytest_cloudstack.local.process import EmulatorProcess
+
+    with EmulatorProcess() as emulator:
+        emulator.wait_ready()
+        yield emulator.url
+
+
+def test_the_guestbook_suite_passes_on_an_endpoint(
+    guestbook: pytest.Pytester, lambda_endpoint: str
+) -> None:
+    result = guestbook.runpytest_subprocess(f"--cloud-stack={lambda_endpoint}")
+    result.assert_outcomes(passed=GUESTBOOK_TESTS)
+    result.stdout.fnmatch_lines([f"cloudstack: target {lambda_endpoint}, *", "*deleted in*"])
