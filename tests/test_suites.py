@@ -242,6 +242,19 @@ def test_a_failed_deploy_errors_each_test_with_the_reason(sam_suite: pytest.Pyte
         assert "Traceback" not in output
 
 
+def test_under_xdist_a_failed_deploy_errors_each_test_too(sam_suite: pytest.Pytester) -> None:
+    sam_suite.makefile(".yaml", template=BROKEN_TEMPLATE)
+    (sam_suite.path / "tests" / "integration" / "test_api.py").write_text(
+        "from unittest import TestCase\n\n"
+        "class TestOne(TestCase):\n"
+        "    def test_a(self):\n        pass\n\n"
+        "    def test_b(self):\n        pass\n"
+    )
+    result = sam_suite.runpytest_subprocess("tests/integration", "--cloud-stack=local", "-n", "2")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(["*cloud stack not available: *'Stage' has no value*"])
+
+
 FAILING_TESTCASE = """\
 import json
 import os
