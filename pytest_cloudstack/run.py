@@ -45,8 +45,17 @@ class TeardownReport:
 class CloudStackRun:
     """The stack's whole lifetime in the owning process."""
 
-    def __init__(self, config: pytest.Config, settings: Settings, write: Writer) -> None:
+    def __init__(
+        self,
+        config: pytest.Config,
+        settings: Settings,
+        write: Writer,
+        shared: Connection | None = None,
+    ) -> None:
         self.config = config
+        #: another stack of the session (``stacks.py``): its connection (and emulator) is shared,
+        #: and the ``pytest_cloudstack_template`` hook, which names one template, is not asked
+        self.shared = shared
         self.settings = settings
         self.write = write
         self.name = ""
@@ -100,7 +109,7 @@ class CloudStackRun:
             user = None if self.branch.in_ci else naming.current_user()
             self.name = naming.stack_name(settings.prefix, self.branch.branch, user)
         self.template_label = self._template_label()
-        self.connection = self._connect()
+        self.connection = self.shared or self._connect()
         self._exit.enter_context(export_stack_name(self.name, settings.env_names))
         if settings.target.kind is not TargetKind.LOCAL:
             from pytest_cloudstack.locking import StackLock
@@ -266,6 +275,8 @@ class CloudStackRun:
         parameters = dict(settings.parameters)
         hook.pytest_cloudstack_parameters(config=self.config, parameters=parameters)
         parameters.update(settings.parameter_overrides)
+        if settings.stacks:  # several stacks: each takes the parameters its template declares
+            parameters = {k: v for k, v in parameters.items() if k in template.parameters()}
         parameters = resolve_parameters(template, parameters)
         user_tags = dict(settings.tags)
         hook.pytest_cloudstack_tags(config=self.config, tags=user_tags)
@@ -304,7 +315,9 @@ class CloudStackRun:
     def _template_source(self) -> Path | dict[str, Any]:
         from pytest_cloudstack.template import find_default_template
 
-        from_hook = self.config.hook.pytest_cloudstack_template(config=self.config)
+        from_hook = None
+        if self.shared is None:
+            from_hook = self.config.hook.pytest_cloudstack_template(config=self.config)
         if from_hook is not None:
             self.template_label = "(from the pytest_cloudstack_template hook)"
             return from_hook if isinstance(from_hook, dict) else Path(from_hook)
