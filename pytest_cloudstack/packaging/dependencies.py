@@ -5,9 +5,10 @@ pip installs into a folder for the function's runtime and architecture, not for 
 can load (a wheel built for the host's Python or CPU would import-fail in Lambda). Wheels only:
 an sdist would need building, maybe with a compiler, and the result would be for the host.
 
-For the ``local`` target the handler runs on this host's interpreter, whatever ``python3.x`` it
-declares: there the build is for that interpreter and platform instead (``for_host``), or a
-compiled dependency (``pydantic_core``) built for cp39 would not import on the host's 3.11.
+For the ``local`` target the handler runs on this machine, on its own ``python3.x`` when one is
+installed, else on the host's interpreter (``local/interpreter.py``): there the build is for that
+Python version and this machine's platform instead (``for_python``), or a compiled dependency
+(``pydantic_core``) built for cp39 would not import on the host's 3.11.
 
 A build is cached under the hash of what determines it: the requirements, the runtime, the
 architecture, or the host's interpreter and platform (and the function's sources when the
@@ -91,12 +92,20 @@ def pip_command(
     return command
 
 
-def host_pip_command(requirements: Path, target: Path) -> list[str]:
-    """The pip invocation that installs ``requirements`` for this interpreter into ``target``.
+def host_pip_command(
+    requirements: Path, target: Path, version: tuple[int, int] | None = None
+) -> list[str]:
+    """The pip invocation that installs ``requirements`` for this machine into ``target``: for
+    this interpreter, or for CPython ``version`` on this platform.
 
     Wheels only, as for Lambda: a dependency that works here must not fail on AWS for lack of a
     wheel.
     """
+    cross: list[str] = []
+    if version is not None and version != sys.version_info[:2]:
+        nodot = f"{version[0]}{version[1]}"
+        cross = ["--implementation", "cp", "--python-version", f"{version[0]}.{version[1]}"]
+        cross += ["--abi", f"cp{nodot}", "--abi", "abi3", "--abi", "none"]
     return [
         sys.executable,
         "-m",
@@ -111,21 +120,29 @@ def host_pip_command(requirements: Path, target: Path) -> list[str]:
         "--requirement",
         str(requirements),
         "--only-binary=:all:",
+        *cross,
     ]
 
 
-def host_interpreter() -> str:
-    """What a build for this host depends on: implementation, version, ABI, platform."""
-    return f"{sys.implementation.cache_tag}-{sysconfig.get_platform()}-{sys.abiflags}"
+def host_interpreter(version: tuple[int, int]) -> str:
+    """What a build for this machine depends on: implementation, version, ABI, platform."""
+    if version == sys.version_info[:2]:
+        return f"{sys.implementation.cache_tag}-{sysconfig.get_platform()}-{sys.abiflags}"
+    return f"cpython-{version[0]}{version[1]}-{sysconfig.get_platform()}"
 
 
-def build_key(requirements: Path, runtime: str, architecture: str, for_host: bool = False) -> str:
+def build_key(
+    requirements: Path,
+    runtime: str,
+    architecture: str,
+    for_python: tuple[int, int] | None = None,
+) -> str:
     """The cache key of a build: requirements text, runtime, architecture (+ local references).
 
-    A build for the host is keyed by the host's interpreter instead of runtime and architecture.
+    A build for this machine is keyed by the Python version and platform instead.
     """
     text = requirements.read_bytes()
-    what = [f"host:{host_interpreter()}"] if for_host else [runtime, architecture]
+    what = [f"host:{host_interpreter(for_python)}"] if for_python else [runtime, architecture]
     digest = hashlib.sha256(
         b"\0".join([_BUILD_SCHEME.encode(), *(part.encode() for part in what), text])
     )
@@ -143,12 +160,12 @@ def install(
     architecture: str,
     cache: Path,
     where: str,
-    for_host: bool = False,
+    for_python: tuple[int, int] | None = None,
 ) -> Path:
     """The folder holding ``requirements`` installed for ``runtime``/``architecture``.
 
-    ``for_host``: for the interpreter running this code instead (the ``local`` target, whose
-    handlers run on it).
+    ``for_python``: for that Python version on this machine instead (the ``local`` target, whose
+    handlers run here).
 
     Reused from ``cache`` when an identical build exists. Raises :class:`PackagingError` with
     pip's own error when pip fails, and says so plainly when a dependency has no matching wheel.
@@ -162,7 +179,7 @@ def install(
     if architecture not in _ARCHITECTURES:
         raise PackagingError(f"unknown architecture {architecture!r} (x86_64 or arm64)", where)
     builds = cache / "dependencies"
-    done = builds / build_key(requirements, runtime, architecture, for_host)
+    done = builds / build_key(requirements, runtime, architecture, for_python)
     if done.is_dir():
         return done
     builds.mkdir(parents=True, exist_ok=True)
@@ -170,8 +187,8 @@ def install(
     try:
         site = staging / "site"
         command = (
-            host_pip_command(requirements, site)
-            if for_host
+            host_pip_command(requirements, site, for_python)
+            if for_python
             else pip_command(requirements, site, version, architecture)
         )
         # pip's own cache stays on: a re-build after a requirements edit reuses downloaded wheels.
@@ -190,9 +207,7 @@ def install(
                     result.stderr or result.stdout,
                     runtime,
                     architecture,
-                    f"this host's Python {sys.version_info[0]}.{sys.version_info[1]}"
-                    if for_host
-                    else None,
+                    _local_python(for_python) if for_python else None,
                 ),
                 where,
             )
@@ -205,6 +220,12 @@ def install(
         return done
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _local_python(version: tuple[int, int]) -> str:
+    if version == sys.version_info[:2]:
+        return f"this host's Python {version[0]}.{version[1]}"
+    return f"Python {version[0]}.{version[1]} on this machine"
 
 
 def _explain(output: str, runtime: str, architecture: str, host: str | None = None) -> str:
