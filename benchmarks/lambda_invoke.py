@@ -61,7 +61,9 @@ class Bench:
         name = f"bench-{uuid.uuid4().hex[:10]}"
         self.lam.create_function(
             FunctionName=name,
-            Runtime="python3.12",
+            # The host's own version: this measures the runner, not how fast another installed
+            # interpreter (which a function declaring its version would run on) imports.
+            Runtime=f"python{sys.version_info[0]}.{sys.version_info[1]}",
             Role=self.role,
             Handler="app.handler",
             Code={"ZipFile": _zip(source)},

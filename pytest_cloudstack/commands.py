@@ -48,9 +48,9 @@ def plan(
     config: pytest.Config, settings: settings_module.Settings, write: Callable[[str], None]
 ) -> int:
     """``--cloud-stack-plan``: the change set preview, with the stack left untouched."""
-    from pytest_cloudstack.run import CloudStackRun
+    from pytest_cloudstack.stacks import StackSet
 
-    run = CloudStackRun(config, settings, write)
+    run = StackSet(config, settings, write)
     try:
         run.start()
         run.plan()

@@ -137,6 +137,8 @@ class AutoFixture:
     logical_id: str
     resource_type: str
     kind: str
+    #: the stack of ``cloud_stack_stacks`` it comes from; None: the first (``cloud_stack``)
+    stack_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -156,15 +158,23 @@ class AutoFixturePlan:
     skipped: tuple[Skipped, ...] = ()
     #: why the template's resources could not be read (then no fixture is generated)
     error: str | None = None
+    #: names prefixed with their stack's key: the same logical ID is in several stacks
+    prefixed: tuple[str, ...] = ()
 
     def report(self) -> list[str]:
-        """The header line naming what was not generated (the one place this is said)."""
+        """The header lines naming what was not generated, or renamed (the one place this is said)."""
         if self.error is not None:
             return [f"cloudstack: fixtures not generated: {self.error}"]
-        if not self.skipped:
-            return []
-        parts = [f"{s.name} for {s.logical_id} ({s.reason})" for s in self.skipped]
-        return [f"cloudstack: fixtures not generated: {'; '.join(parts)}"]
+        lines = []
+        if self.prefixed:
+            lines.append(
+                "cloudstack: fixtures named with their stack's key, as several stacks have the "
+                f"logical ID: {', '.join(self.prefixed)}"
+            )
+        if self.skipped:
+            parts = [f"{s.name} for {s.logical_id} ({s.reason})" for s in self.skipped]
+            lines.append(f"cloudstack: fixtures not generated: {'; '.join(parts)}")
+        return lines
 
 
 plan_key = pytest.StashKey[AutoFixturePlan]()
@@ -188,25 +198,37 @@ def fixture_name(logical_id: str) -> str:
 
 
 def plan_auto_fixtures(
-    resource_types: Mapping[str, str], taken: Mapping[str, str]
+    resource_types: Mapping[str, str],
+    taken: Mapping[str, str],
+    others: Mapping[str, Mapping[str, str]] | None = None,
+    primary_key: str = "default",
 ) -> AutoFixturePlan:
     """Which fixtures to generate for these resources, given the fixture names already ``taken``
-    (name -> where it is defined)."""
-    candidates: dict[str, list[tuple[str, str, str]]] = {}
+    (name -> where it is defined).
+
+    ``others``: the resources of the session's other stacks, by key. A logical ID found in
+    several stacks gets fixtures named ``{key}_{name}`` in each.
+    """
+    sources: list[tuple[str | None, Mapping[str, str]]] = [(None, resource_types)]
+    sources += list((others or {}).items())
+    seen: dict[str, int] = {}
+    for _, resources in sources:
+        for logical_id, resource_type in resources.items():
+            if kind_of(resource_type) is not None:
+                seen[logical_id] = seen.get(logical_id, 0) + 1
+    candidates: dict[str, list[tuple[str, str, str, str | None]]] = {}
     skipped: list[Skipped] = []
-    for logical_id, resource_type in resource_types.items():
-        kind = kind_of(resource_type)
-        if kind is None:
-            continue
-        name = fixture_name(logical_id)
-        if not name.isidentifier() or keyword.iskeyword(name):
-            skipped.append(Skipped(logical_id, name, "not a valid Python name"))
-        elif name.startswith("pytest_"):
-            skipped.append(Skipped(logical_id, name, "pytest_ names are for hooks"))
-        elif name in taken:
-            skipped.append(Skipped(logical_id, name, f"already a fixture in {taken[name]}"))
-        else:
-            candidates.setdefault(name, []).append((logical_id, resource_type, kind))
+    prefixed: list[str] = []
+    for key, resources in sources:
+        for logical_id, resource_type in resources.items():
+            kind = kind_of(resource_type)
+            if kind is None:
+                continue
+            name = fixture_name(logical_id)
+            if seen[logical_id] > 1:
+                name = f"{fixture_name(key or primary_key).replace('-', '_')}_{name}"
+                prefixed.append(name)
+            _consider(name, logical_id, resource_type, kind, key, taken, candidates, skipped)
     fixtures: list[AutoFixture] = []
     for name, owners in candidates.items():
         if len(owners) > 1:
@@ -214,7 +236,27 @@ def plan_auto_fixtures(
             skipped += [Skipped(owner[0], name, f"{ids} have the same name") for owner in owners]
         else:
             fixtures.append(AutoFixture(name, *owners[0]))
-    return AutoFixturePlan(tuple(fixtures), tuple(skipped))
+    return AutoFixturePlan(tuple(fixtures), tuple(skipped), prefixed=tuple(prefixed))
+
+
+def _consider(
+    name: str,
+    logical_id: str,
+    resource_type: str,
+    kind: str,
+    key: str | None,
+    taken: Mapping[str, str],
+    candidates: dict[str, list[tuple[str, str, str, str | None]]],
+    skipped: list[Skipped],
+) -> None:
+    if not name.isidentifier() or keyword.iskeyword(name):
+        skipped.append(Skipped(logical_id, name, "not a valid Python name"))
+    elif name.startswith("pytest_"):
+        skipped.append(Skipped(logical_id, name, "pytest_ names are for hooks"))
+    elif name in taken:
+        skipped.append(Skipped(logical_id, name, f"already a fixture in {taken[name]}"))
+    else:
+        candidates.setdefault(name, []).append((logical_id, resource_type, kind, key))
 
 
 def register_auto_fixtures(config: pytest.Config, settings: Settings) -> AutoFixturePlan:
@@ -227,16 +269,19 @@ def register_auto_fixtures(config: pytest.Config, settings: Settings) -> AutoFix
     from pytest_cloudstack.errors import TemplateError
 
     plan = AutoFixturePlan()
-    path = settings.template or _default_template(settings.rootdir)
+    stacks = list(settings.stacks)
+    path = stacks[0][1] if stacks else settings.template or _default_template(settings.rootdir)
     if settings.auto_fixtures and path is not None:
         try:
             resources = template_resources(path)
+            others = {key: template_resources(other) for key, other in stacks[1:]}
         except TemplateError as error:
             plan = AutoFixturePlan(error=str(error))
         else:
-            if resources:
+            if resources or any(others.values()):
                 taken = existing_fixtures(config.pluginmanager, settings.rootdir)
-                plan = plan_auto_fixtures(resources, taken)
+                primary = stacks[0][0] if stacks else "default"
+                plan = plan_auto_fixtures(resources, taken, others, primary)
     if plan.fixtures:
         holder = ModuleType("pytest_cloudstack.generated_fixtures")
         holder.__doc__ = "Fixtures generated from the template's resources."
@@ -248,16 +293,25 @@ def register_auto_fixtures(config: pytest.Config, settings: Settings) -> AutoFix
 
 
 def _make_fixture(auto: AutoFixture) -> Any:
-    kind, logical_id = auto.kind, auto.logical_id
+    kind, logical_id, key = auto.kind, auto.logical_id, auto.stack_key
+    fixture: Callable[..., Any]
+    if key is None:
 
-    def fixture(cloud_stack: Stack) -> Any:
-        return getattr(cloud_stack, kind)(logical_id)
+        def fixture(cloud_stack: Stack) -> Any:
+            return getattr(cloud_stack, kind)(logical_id)
 
+        source, same_as = "the deployed stack", f"cloud_stack.{kind}({logical_id!r})"
+    else:
+
+        def fixture(cloud_stacks: Mapping[str, Stack]) -> Any:
+            return getattr(cloud_stacks[key], kind)(logical_id)
+
+        source, same_as = f"stack {key!r}", f"cloud_stacks[{key!r}].{kind}({logical_id!r})"
     fixture.__name__ = fixture.__qualname__ = auto.name
     fixture.__doc__ = (
-        f"{logical_id} ({auto.resource_type}) of the deployed stack, as a "
+        f"{logical_id} ({auto.resource_type}) of {source}, as a "
         f"``{_HANDLE_CLASSES[kind]}`` handle (generated from the template's logical ID "
-        f"{logical_id}; same as ``cloud_stack.{kind}({logical_id!r})``)."
+        f"{logical_id}; same as ``{same_as}``)."
     )
     return pytest.fixture(scope="session", name=auto.name)(fixture)
 

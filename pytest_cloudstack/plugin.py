@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pytest
 
@@ -31,14 +31,17 @@ if TYPE_CHECKING:
 
 #: fixtures that need the deployed stack; a test using any of them gets the cloud_stack marker
 #: (generated fixtures are found through their own dependency on cloud_stack)
-CLOUD_FIXTURES = frozenset({"cloud_stack", *resource_fixtures.FACTORY_FIXTURES})
+CLOUD_FIXTURES = frozenset({"cloud_stack", "cloud_stacks", *resource_fixtures.FACTORY_FIXTURES})
 SKIP_REASON = "needs --cloud-stack"
+T = TypeVar("T")
 
 
 class StackProvider(Protocol):
     """What a test process asks for the stack: the owning run, or an xdist worker's view."""
 
     def ensure_deployed(self) -> Stack: ...
+
+    def ensure_all(self) -> dict[str, Stack]: ...
 
     def finish(self, tests_failed: bool = False) -> None: ...
 
@@ -76,9 +79,15 @@ def pytest_configure(config: pytest.Config) -> None:
     if not settings.enabled:
         return
     try:
-        config.stash[provider_key] = _start_provider(config, settings)
+        provider = config.stash[provider_key] = _start_provider(config, settings)
     except CloudStackError as error:
         raise pytest.UsageError(str(error)) from None
+    if settings.autouse:
+        from pytest_cloudstack.autouse import EagerDeploy
+
+        env_names = [*settings.env_names, *(env_name for env_name, _ in settings.env_keys)]
+        eager = EagerDeploy(provider.ensure_deployed, env_names)
+        config.pluginmanager.register(eager, "cloudstack-autouse")
 
 
 def _start_provider(config: pytest.Config, settings: settings_module.Settings) -> StackProvider:
@@ -89,9 +98,9 @@ def _start_provider(config: pytest.Config, settings: settings_module.Settings) -
         worker = WorkerStack(config, payload)
         worker.start()
         return worker
-    from pytest_cloudstack.run import CloudStackRun
+    from pytest_cloudstack.stacks import StackSet
 
-    run = CloudStackRun(config, settings, _terminal_writer(config))
+    run = StackSet(config, settings, _terminal_writer(config))
     run.start()
     if config.pluginmanager.hasplugin("xdist"):
         from pytest_cloudstack.xdist import XdistController
@@ -127,7 +136,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
 def pytest_report_header(config: pytest.Config) -> list[str]:
     provider = config.stash.get(provider_key, None)
     header = getattr(provider, "header", None)
-    lines = [header()] if callable(header) else []
+    lines = list(header()) if callable(header) else []
     from pytest_cloudstack.paths import cache_warning
 
     warning = cache_warning()
@@ -144,7 +153,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if item.get_closest_marker("cloud_stack") is not None:
+    if item.get_closest_marker("cloud_stack") is not None or _every_test_needs_it(item.config):
         _stack_for(item.config)
         item.stash[test_started_key] = time.time()
 
@@ -174,7 +183,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     from pytest_cloudstack.lambda_logs import SECTION, section_for
 
     if provider is not None:
-        text = section_for(provider.ensure_deployed(), started, time.time())
+        ended = time.time()
+        texts = [section_for(stack, started, ended) for stack in provider.ensure_all().values()]
+        text = "\n".join(text for text in texts if text)
         if text:
             report.sections.append((SECTION, text))
 
@@ -207,14 +218,28 @@ def _explain_missing_fixture(
     )
 
 
+def _every_test_needs_it(config: pytest.Config) -> bool:
+    # ini cloud_stack_autouse (or cloud_stack_env): a suite that reads the stack by name, with
+    # --cloud-stack given. Without the flag such a suite's unit tests must still run.
+    return config.stash[settings_key].autouse and provider_key in config.stash
+
+
 def _stack_for(config: pytest.Config) -> Stack:
+    return _ask(config, lambda provider: provider.ensure_deployed())
+
+
+def _stacks_for(config: pytest.Config) -> dict[str, Stack]:
+    return _ask(config, lambda provider: provider.ensure_all())
+
+
+def _ask(config: pytest.Config, question: Callable[[StackProvider], T]) -> T:
     provider = config.stash.get(provider_key, None)
     if provider is None:
         if config.stash[settings_key].required:
             pytest.fail(f"{SKIP_REASON} (ini cloud_stack_required = true)", pytrace=False)
         pytest.skip(SKIP_REASON)
     try:
-        return provider.ensure_deployed()
+        return question(provider)
     except CloudStackError as error:
         reason = f"cloud stack not available: {error}"
     # Outside the except block: the reason alone, without "during handling of ..." chaining.
@@ -231,19 +256,26 @@ def cloud_stack(request: pytest.FixtureRequest) -> Stack:
     return _stack_for(request.config)
 
 
+@pytest.fixture(scope="session")
+def cloud_stacks(request: pytest.FixtureRequest) -> dict[str, Stack]:
+    """Every stack of this run by its key in ini ``cloud_stack_stacks``, in deploy order.
+
+    The first is also ``cloud_stack``; a single-stack run has one, ``"default"``.
+    """
+    return dict(_stacks_for(request.config))
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     # trylast: after the fixtures' own finalizers, which may still use the stack.
     provider = session.config.stash.get(provider_key, None)
     if provider is None:
         return
-    from pytest_cloudstack.run import CloudStackRun
-
     provider.finish(tests_failed=session.testsfailed > 0)
     # A stack that could not be deleted costs money, a teardown hook that raised is a bug: the
     # run must not look green.
-    failed = isinstance(provider, CloudStackRun) and provider.teardown_failed()
-    if failed and session.exitstatus == 0:
+    failed = getattr(provider, "teardown_failed", None)
+    if callable(failed) and failed() and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 

@@ -53,8 +53,17 @@ class TeardownReport:
 class CloudStackRun:
     """The stack's whole lifetime in the owning process."""
 
-    def __init__(self, config: pytest.Config, settings: Settings, write: Writer) -> None:
+    def __init__(
+        self,
+        config: pytest.Config,
+        settings: Settings,
+        write: Writer,
+        shared: Connection | None = None,
+    ) -> None:
         self.config = config
+        #: another stack of the session (``stacks.py``): its connection (and emulator) is shared,
+        #: and the ``pytest_cloudstack_template`` hook, which names one template, is not asked
+        self.shared = shared
         self.settings = settings
         self.write = write
         self.name = ""
@@ -121,7 +130,7 @@ class CloudStackRun:
         self.template_label = self._template_label()
         if settings.upgrade_from:
             self._check_upgrade_settings(settings.upgrade_from)
-        self.connection = self._connect()
+        self.connection = self.shared or self._connect()
         from pytest_cloudstack.calls import CallGuard
 
         self._calls = CallGuard(
@@ -531,7 +540,9 @@ class CloudStackRun:
         parameters = dict(settings.parameters)
         hook.pytest_cloudstack_parameters(config=self.config, parameters=parameters)
         parameters.update(settings.parameter_overrides)
-        if settings is not self.settings:  # REF's template may declare fewer parameters
+        # REF's template (upgrade path), or one of several stacks: each takes the parameters
+        # its template declares
+        if settings is not self.settings or settings.stacks:
             parameters = {k: v for k, v in parameters.items() if k in template.parameters()}
         parameters = resolve_parameters(template, parameters)
         user_tags = dict(settings.tags)
@@ -580,7 +591,9 @@ class CloudStackRun:
     def _template_source(self) -> Path | dict[str, Any]:
         from pytest_cloudstack.template import find_default_template
 
-        from_hook = self.config.hook.pytest_cloudstack_template(config=self.config)
+        from_hook = None
+        if self.shared is None:
+            from_hook = self.config.hook.pytest_cloudstack_template(config=self.config)
         if from_hook is not None:
             self.template_label = "(from the pytest_cloudstack_template hook)"
             return _hook_template(self.config, from_hook)

@@ -103,6 +103,14 @@ class Settings:
     upgrade_from: str | None = None  # a git revision: deploy it first, then update to the tree
     stateful_types: tuple[str, ...] = ()
     allow_destroy: tuple[str, ...] = ()
+    #: deploy before collection and treat every test as needing the stack (suites that read the
+    #: stack by name, through ``env_names``, never ask for the ``cloud_stack`` fixture)
+    autouse: bool = False
+    #: ini ``cloud_stack_stacks``: every stack of the session, (key, template), in deploy order;
+    #: empty for the single-stack form (``cloud_stack_template`` or the default template)
+    stacks: tuple[tuple[str, Path], ...] = ()
+    #: ``cloud_stack_env`` lines ``ENV = KEY``: another stack's name under ``ENV``
+    env_keys: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -192,6 +200,19 @@ _OPTIONS: tuple[_Option, ...] = (
         "(repeatable; ini: one per line)",
         ini_type="linelist",
         cli={"action": "append", "default": [], "metavar": "NAME"},
+    ),
+    _Option(
+        (),
+        "cloud_stack_stacks",
+        "several stacks in one session, KEY = PATH one per line (a template), in deploy order; "
+        "the first is cloud_stack, all are in the cloud_stacks fixture",
+        ini_type="linelist",
+    ),
+    _Option(
+        (),
+        "cloud_stack_autouse",
+        "true: deploy before test modules are imported, and every test needs the stack (for "
+        "suites that read it by name); default true when cloud_stack_env is set, else false",
     ),
     _Option(
         (),
@@ -315,6 +336,18 @@ def resolve(config: pytest.Config, environ: Mapping[str, str] | None = None) -> 
     )
     keep_text = _first(opt.cloud_stack_keep, _ini(config, "cloud_stack_keep")) or Keep.NEVER.value
     rootdir = Path(config.rootpath)
+    env_lines = [line for line in _lines(config, "cloud_stack_env") if "=" not in line]
+    env_names = parse_env_names([*env_lines, *opt.cloud_stack_env])
+    stacks = parse_stacks(_lines(config, "cloud_stack_stacks"), _ini_base(config))
+    if stacks and (opt.cloud_stack_template or _ini(config, "cloud_stack_template")):
+        raise ConfigurationError(
+            "ini cloud_stack_stacks and cloud_stack_template (or --cloud-stack-template) both "
+            "name templates: list every stack in cloud_stack_stacks and drop the other"
+        )
+    env_keys = parse_env_keys(
+        [line for line in _lines(config, "cloud_stack_env") if "=" in line],
+        [key for key, _ in stacks],
+    )
     return Settings(
         enabled=enabled,
         target=target,
@@ -340,7 +373,7 @@ def resolve(config: pytest.Config, environ: Mapping[str, str] | None = None) -> 
         reuse=bool(opt.cloud_stack_reuse) or _ini_bool(config, "cloud_stack_reuse"),
         share=bool(opt.cloud_stack_share) or _ini_bool(config, "cloud_stack_share"),
         timeout=parse_timeout(_first(opt.cloud_stack_timeout, _ini(config, "cloud_stack_timeout"))),
-        env_names=parse_env_names([*_lines(config, "cloud_stack_env"), *opt.cloud_stack_env]),
+        env_names=env_names,
         allowed_accounts=parse_accounts(_lines(config, "cloud_stack_allowed_accounts")),
         required=_ini_bool(config, "cloud_stack_required"),
         rootdir=rootdir,
@@ -362,6 +395,11 @@ def resolve(config: pytest.Config, environ: Mapping[str, str] | None = None) -> 
         upgrade_from=_first(opt.cloud_stack_upgrade_from, _ini(config, "cloud_stack_upgrade_from")),
         stateful_types=tuple(_lines(config, "cloud_stack_stateful_types")),
         allow_destroy=tuple(_lines(config, "cloud_stack_allow_destroy")),
+        autouse=parse_autouse(
+            _ini(config, "cloud_stack_autouse"), [*env_names, *(env for env, _ in env_keys)]
+        ),
+        stacks=stacks,
+        env_keys=env_keys,
     )
 
 
@@ -400,6 +438,23 @@ def parse_keep(text: str) -> Keep:
             f"invalid value {text!r} for --cloud-stack-keep / ini cloud_stack_keep: "
             f"use one of {valid}{hint}"
         ) from None
+
+
+_TRUE = ("true", "yes", "on", "1")
+_FALSE = ("false", "no", "off", "0")
+
+
+def parse_autouse(text: str | None, env_names: Sequence[str]) -> bool:
+    """Explicit ``true``/``false``; unset: on exactly when the suite reads the stack by name."""
+    if text is None:
+        return bool(env_names)
+    value = text.strip().lower()
+    if value in _TRUE or value in _FALSE:
+        return value in _TRUE
+    raise ConfigurationError(
+        f"invalid value {text!r} for ini cloud_stack_autouse: use true or false "
+        "(unset: true when cloud_stack_env is set)"
+    )
 
 
 _Choice = TypeVar("_Choice", bound=enum.Enum)
@@ -502,6 +557,69 @@ def parse_env_names(names: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+_STACK_KEY = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,31}")
+
+
+def parse_stacks(lines: Sequence[str], base: Path) -> tuple[tuple[str, Path], ...]:
+    """``KEY = PATH`` lines (paths relative to the ini file) -> (key, absolute path), in order."""
+    stacks: dict[str, Path] = {}
+    for line in lines:
+        key, sep, path = (part.strip() for part in line.partition("="))
+        if not sep or not path or not _STACK_KEY.fullmatch(key):
+            raise ConfigurationError(
+                f"invalid line {line!r} in ini cloud_stack_stacks: expected KEY = PATH, KEY made "
+                "of letters, digits and '-' (starting with a letter, at most 32), e.g. "
+                "app = template.yaml"
+            )
+        resolved = (base / path).resolve()
+        found = _assembly_stacks(key, path, resolved) if resolved.is_dir() else [(key, resolved)]
+        for name, template in found:
+            if name.lower() in (known.lower() for known in stacks):
+                raise ConfigurationError(f"ini cloud_stack_stacks names the stack {name!r} twice")
+            stacks[name] = template
+    return tuple(stacks.items())
+
+
+def _assembly_stacks(key: str, path: str, folder: Path) -> list[tuple[str, Path]]:
+    """A CDK ``cdk.out`` folder: all of its stacks, keyed by their CDK names, in dependency order."""
+    if not (folder / "manifest.json").is_file():
+        raise ConfigurationError(
+            f"ini cloud_stack_stacks: {key} = {path} is a folder without manifest.json: name a "
+            "template, or a CDK cloud assembly (cdk.out)"
+        )
+    from pytest_cloudstack.packaging.cdk import assembly_stacks
+    from pytest_cloudstack.packaging.errors import PackagingError
+
+    try:
+        found = assembly_stacks(folder)
+    except PackagingError as error:
+        raise ConfigurationError(f"ini cloud_stack_stacks: {key} = {path}: {error}") from None
+    for name, _ in found:
+        if not _STACK_KEY.fullmatch(name):
+            raise ConfigurationError(
+                f"ini cloud_stack_stacks: {key} = {path}: the CDK stack {name!r} can't be a key "
+                "(letters, digits and '-', starting with a letter, at most 32): list its "
+                "template under a key of your own"
+            )
+    return found
+
+
+def parse_env_keys(lines: Sequence[str], keys: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """``cloud_stack_env`` lines ``ENV = KEY``: export stack KEY's name as ENV."""
+    pairs: list[tuple[str, str]] = []
+    for line in lines:
+        env, _, key = (part.strip() for part in line.partition("="))
+        parse_env_names([env])
+        if key not in keys:
+            known = ", ".join(keys) if keys else "none: ini cloud_stack_stacks is not set"
+            raise ConfigurationError(
+                f"ini cloud_stack_env line {line!r} names the stack {key!r}, which is not in "
+                f"cloud_stack_stacks (its keys: {known})"
+            )
+        pairs.append((env, key))
+    return tuple(pairs)
+
+
 def parse_accounts(values: Sequence[str]) -> tuple[str, ...]:
     accounts: list[str] = []
     for value in values:
@@ -538,6 +656,10 @@ def _stack_name(name: str | None) -> str | None:
             "at most 128 characters"
         )
     return name
+
+
+def _ini_base(config: pytest.Config) -> Path:
+    return config.inipath.parent if config.inipath else config.rootpath
 
 
 def _template_path(config: pytest.Config) -> Path | None:

@@ -17,8 +17,8 @@ import pytest
 from pytest_cloudstack.connection import Connection
 from pytest_cloudstack.environment import export_stack_name, pointed_at
 from pytest_cloudstack.errors import CloudStackError
-from pytest_cloudstack.run import CloudStackRun
 from pytest_cloudstack.stack import Stack, StackDescription
+from pytest_cloudstack.stacks import StackSet
 
 WORKERINPUT_KEY = "cloudstack"
 
@@ -26,21 +26,28 @@ WORKERINPUT_KEY = "cloudstack"
 class XdistController:
     """Registered on the controller when pytest-xdist is active."""
 
-    def __init__(self, run: CloudStackRun) -> None:
-        self.run = run
+    def __init__(self, stacks: StackSet) -> None:
+        self.stacks = stacks
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
-        run = self.run
-        assert run.connection is not None
+        stacks = self.stacks
+        assert stacks.connection is not None
         payload: dict[str, Any] = {
-            "name": run.name,
-            "connection": run.connection.to_dict(),
-            "env_names": list(run.settings.env_names),
-            "emulator_pid": run.emulator_pid(),
+            "name": stacks.name,
+            "primary": stacks.primary_key,
+            "connection": stacks.connection.to_dict(),
+            # every stack's exported name, as the controller's environment has them
+            "exports": [
+                [env_name, run.name]
+                for run in stacks.runs.values()
+                for env_name in run.settings.env_names
+            ],
+            "emulator_pid": stacks.primary.emulator_pid(),
         }
         try:
-            payload["stack"] = run.ensure_deployed().description.to_dict()
+            deployed = stacks.ensure_all()
+            payload["stacks"] = {key: s.description.to_dict() for key, s in deployed.items()}
         except CloudStackError as error:
             payload["error"] = str(error)
         node.workerinput[WORKERINPUT_KEY] = payload
@@ -56,23 +63,29 @@ class WorkerStack:
         self.connection = Connection.from_dict(
             payload["connection"], on_session=lambda session: hook(session=session)
         )
-        self._stack: Stack | None = None
+        self._stacks: dict[str, Stack] | None = None
         self._exit = contextlib.ExitStack()
 
     def start(self) -> None:
-        self._exit.enter_context(export_stack_name(self.name, tuple(self.payload["env_names"])))
+        for env_name, stack_name in self.payload["exports"]:
+            self._exit.enter_context(export_stack_name(stack_name, (env_name,)))
         if self.connection.endpoint_url:
             self._exit.enter_context(
                 pointed_at(self.connection.endpoint_url, self.connection.region)
             )
 
     def ensure_deployed(self) -> Stack:
+        return self.ensure_all()[self.payload["primary"]]
+
+    def ensure_all(self) -> dict[str, Stack]:
         if "error" in self.payload:
             raise CloudStackError(self.payload["error"])
-        if self._stack is None:
-            description = StackDescription.from_dict(self.payload["stack"], self.connection)
-            self._stack = Stack(description)
-        return self._stack
+        if self._stacks is None:
+            self._stacks = {
+                key: Stack(StackDescription.from_dict(data, self.connection))
+                for key, data in self.payload["stacks"].items()
+            }
+        return self._stacks
 
     def emulator_death(self) -> str | None:
         """Whether the controller's ``local`` emulator is gone (asked when a test failed)."""

@@ -144,6 +144,8 @@ INI_KEYS = (
     "cloud_stack_reuse",
     "cloud_stack_timeout",
     "cloud_stack_env",
+    "cloud_stack_autouse",
+    "cloud_stack_stacks",
     "cloud_stack_allowed_accounts",
     "cloud_stack_required",
     "cloud_stack_auto_fixtures",

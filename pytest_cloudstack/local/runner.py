@@ -38,8 +38,10 @@ from typing import Any
 from pytest_cloudstack.connection import DUMMY_CREDENTIALS
 from pytest_cloudstack.local import packages, seam
 from pytest_cloudstack.local.functions import FunctionSpec, async_retries, code_bytes, function_spec
+from pytest_cloudstack.local.interpreter import interpreter_for
 from pytest_cloudstack.local.sources import EventSourcePollers
 from pytest_cloudstack.local.workers import Outcome, Worker, WorkerGone, WorkerPool, now_ms
+from pytest_cloudstack.paths import cache_home
 
 WORKER = Path(__file__).with_name("worker.py")
 
@@ -78,6 +80,7 @@ class LambdaRunner:
     def __init__(self, endpoint_url: str, host_packages: tuple[str, ...] = ()) -> None:
         self.endpoint_url = endpoint_url
         self.host = packages.resolve(host_packages)
+        self.host_packages = host_packages
         self.sources = EventSourcePollers(endpoint_url, self)
         self.root = Path(tempfile.mkdtemp(prefix="cloudstack-lambda-"))
         self._pools: dict[tuple[str, str, str, str], WorkerPool] = {}
@@ -345,7 +348,13 @@ class LambdaRunner:
             # the python3.12 runtime's marshaller writes non-ASCII characters as they are
             "ensure_ascii": (major, minor) < (3, 12),
         }
-        command = [sys.executable, "-I", "-S", str(WORKER)]
+        interpreter = interpreter_for(spec.python_version, self.host_packages)
+        flags = ["-I", "-S"]
+        if interpreter != sys.executable:
+            # Its byte code of boto3 goes to our cache, not into the host's site-packages; without
+            # any, every cold start would compile boto3 again (0.45 s instead of 0.2 s).
+            flags += ["-X", f"pycache_prefix={cache_home() / 'pycache'}"]
+        command = [interpreter, *flags, str(WORKER)]
         started = time.monotonic()
         try:
             ready = worker.start(

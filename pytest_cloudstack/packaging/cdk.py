@@ -182,3 +182,49 @@ def _read_json(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise PackagingError("is not a JSON object", path=path)
     return data
+
+
+def assembly_stacks(folder: Path) -> list[tuple[str, Path]]:
+    """Every stack of the cloud assembly in ``folder``: (CDK stack name, template), ordered so
+    that a stack comes after the stacks it depends on (manifest order otherwise)."""
+    manifest_path = folder / "manifest.json"
+    artifacts = _read_json(manifest_path).get("artifacts")
+    if not isinstance(artifacts, dict):
+        raise PackagingError("has no artifacts", path=manifest_path)
+    stacks: dict[str, tuple[Path, list[str]]] = {}
+    for name, artifact in artifacts.items():
+        if not isinstance(artifact, dict):
+            continue
+        if artifact.get("type") == "cdk:cloud-assembly":
+            raise PackagingError(
+                f"holds the nested assembly {name!r} (a CDK Stage), which is not supported: "
+                "list its stacks' templates in cloud_stack_stacks instead",
+                path=manifest_path,
+            )
+        if artifact.get("type") != STACK_TYPE:
+            continue
+        template = (artifact.get("properties") or {}).get("templateFile")
+        if not isinstance(template, str):
+            raise PackagingError(f"stack {name!r} has no templateFile", path=manifest_path)
+        dependencies = [str(d) for d in artifact.get("dependencies") or []]
+        stacks[name] = (folder / template, dependencies)
+    ordered: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in ordered:
+            return
+        if name in visiting:
+            raise PackagingError(f"stack {name!r} depends on itself", path=manifest_path)
+        visiting.add(name)
+        for dependency in stacks[name][1]:
+            if dependency in stacks:
+                visit(dependency)
+        visiting.discard(name)
+        ordered.append(name)
+
+    for name in stacks:
+        visit(name)
+    if not ordered:
+        raise PackagingError("holds no stack", path=manifest_path)
+    return [(name, stacks[name][0]) for name in ordered]

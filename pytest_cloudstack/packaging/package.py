@@ -48,7 +48,7 @@ from pytest_cloudstack.packaging.resources import (
 )
 from pytest_cloudstack.paths import cache_home
 from pytest_cloudstack.responses import error_code
-from pytest_cloudstack.settings import SamTransform
+from pytest_cloudstack.settings import SamTransform, TargetKind
 from pytest_cloudstack.template import Template, load_template
 
 if TYPE_CHECKING:
@@ -75,6 +75,10 @@ class PackagingOptions:
     sam_transform: SamTransform = SamTransform.AUTO
     artifact_bucket: str | None = None
     cache: Path | None = None
+    #: the ``local`` target: handlers run on this machine (their own Python when it is installed,
+    #: else the host's), so dependencies are built for that
+    dependencies_for_host: bool = False
+    local_packages: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -358,7 +362,16 @@ class _Packager:
         entries = zips.collect(folder, self.root)
         requirements = folder / "requirements.txt"
         if spec.function and requirements.is_file() and runtime and python_version(runtime):
-            site = install(requirements, runtime, architecture, self.cache, where)
+            for_python = None
+            if self.options.dependencies_for_host:
+                from pytest_cloudstack.local.interpreter import runs_on
+
+                declared = python_version(runtime)
+                assert declared is not None
+                for_python = runs_on(declared, self.options.local_packages)
+            site = install(
+                requirements, runtime, architecture, self.cache, where, for_python=for_python
+            )
             # The build folder never changes once written (its name is its inputs' hash), so
             # its name stands for its content in the zip's cache key.
             sources = {entry.name for entry in entries}
@@ -555,7 +568,18 @@ def package_for_run(
         parameters=parameters,
         sam_transform=settings.sam_transform,
         artifact_bucket=settings.artifact_bucket,
+        # On local, handlers run on this interpreter; an endpoint runs them in its own runtime
+        # (LocalStack, moto with Docker: the declared one), as AWS does.
+        dependencies_for_host=settings.target.kind is TargetKind.LOCAL,
+        local_packages=settings.local_packages,
     )
-    return package_template(
+    packaged = package_template(
         template, options, lambda service: connection.client(service, session), write
     )
+    if options.dependencies_for_host and write is not None:
+        from pytest_cloudstack.local.interpreter import declared_runtimes, runtime_notes
+
+        runtimes = declared_runtimes(packaged.body, parameters)
+        for note in runtime_notes(runtimes, settings.local_packages):
+            write(note)
+    return packaged
