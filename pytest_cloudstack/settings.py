@@ -241,7 +241,11 @@ def add_options(parser: pytest.Parser) -> None:
             dest = option.flags[0].lstrip("-").replace("-", "_")
             group.addoption(*option.flags, dest=dest, help=option.help, **dict(option.cli or {}))
         if option.ini:
-            default: Any = [] if option.ini_type == "linelist" else option.ini_default
+            default: Any = option.ini_default
+            if option.ini_type == "linelist":
+                default = []
+            elif option.ini_type == "bool" and default is None:
+                default = False  # pytest < 8 answers [] for an unset key without a default
             parser.addini(option.ini, option.help, type=option.ini_type, default=default)  # type: ignore[arg-type]
 
 
@@ -441,10 +445,10 @@ def _template_path(config: pytest.Config) -> Path | None:
 
 def _ini(config: pytest.Config, name: str) -> str | None:
     value = config.getini(name)
-    if value is None:
+    if not isinstance(value, str):
+        # pytest < 8 answers [] for an unset string key whose default is None.
         return None
-    text = str(value).strip()
-    return text or None
+    return value.strip() or None
 
 
 def _lines(config: pytest.Config, name: str) -> list[str]:
