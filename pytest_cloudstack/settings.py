@@ -106,7 +106,7 @@ _OPTIONS: tuple[_Option, ...] = (
         ("--cloud-stack",),
         "cloud_stack_target",
         "enable the cloud stack; TARGET is aws, local or an endpoint URL "
-        f"(default: ${ENV_TARGET}, then the ini value, then aws)",
+        f"(default: ${ENV_TARGET}, then the ini value, then aws); ${ENV_TARGET} set also enables",
         cli={"nargs": "?", "const": "", "default": None, "metavar": "TARGET"},
     ),
     _Option(
@@ -257,7 +257,9 @@ def resolve(config: pytest.Config, environ: Mapping[str, str] | None = None) -> 
     """Resolve every setting once (CLI > env > ini > default) and validate it."""
     env = os.environ if environ is None else environ
     opt = config.option
-    enabled = opt.cloud_stack is not None
+    # The environment enables too, so that a CI job needs no extra flag; the ini only chooses
+    # the target (it is committed, and plain `pytest` must stay a run without the stack).
+    enabled = opt.cloud_stack is not None or bool(env.get(ENV_TARGET, "").strip())
     target_text = _first(
         opt.cloud_stack or None, env.get(ENV_TARGET), _ini(config, "cloud_stack_target")
     )
