@@ -12,8 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import MotoServer
+from conftest import MotoServer
 
 pytestmark = pytest.mark.filterwarnings("error")
 

@@ -11,7 +11,7 @@ import pytest
 from pytest_cloudstack import naming
 
 if TYPE_CHECKING:
-    from tests.conftest import MotoServer
+    from conftest import MotoServer
 
 HEADER = re.compile(
     r"cloudstack: target (?P<target>.+), region (?P<region>\S+), stack (?P<stack>\S+), "
