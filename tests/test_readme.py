@@ -31,6 +31,7 @@ def test_python_samples_run_on_local(pytester: pytest.Pytester) -> None:
         # Each block as a module of its own: a sample must define everything it uses.
         (project.path / f"test_readme_line_{block.line}.py").write_text(block.text)
         expected += len(re.findall(r"^def test_", block.text, flags=re.MULTILINE))
+    assert expected > 0, "the samples define tests"
     result = project.runpytest("--cloud-stack=local", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=expected)
 
