@@ -38,7 +38,9 @@ def run_command(config: pytest.Config) -> int:
                 write,
             )
         if not settings.enabled:
-            raise ConfigurationError("--cloud-stack-plan needs --cloud-stack[=TARGET]")
+            raise ConfigurationError(
+                "--cloud-stack-plan needs --cloud-stack[=TARGET] (or $CLOUD_STACK_TARGET)"
+            )
         return plan(config, settings, write)
     except CloudStackError as error:
         raise pytest.UsageError(str(error)) from None

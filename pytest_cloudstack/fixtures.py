@@ -81,46 +81,51 @@ _CACHE_LIMIT = 256  # cached template indexes kept; each is a few hundred bytes
 
 @pytest.fixture(scope="session")
 def dynamodb_table(cloud_stack: Stack) -> Callable[[str], Table]:
-    """Factory: ``dynamodb_table("OrdersTable")`` -> the stack's DynamoDB table as a ``Table``.
+    """Factory: ``dynamodb_table(logical_id)`` -> that DynamoDB table of the stack, a ``Table``.
 
-    Takes a logical ID (``Parent/Child/Id`` inside nested stacks) or an Output name.
+    ``logical_id``: a logical ID of the template (``Parent/Child/Id`` inside nested stacks)
+    or an Output name.
     """
     return cloud_stack.table
 
 
 @pytest.fixture(scope="session")
 def sqs_queue(cloud_stack: Stack) -> Callable[[str], Queue]:
-    """Factory: ``sqs_queue("OrdersQueue")`` -> the stack's SQS queue as a ``Queue``.
+    """Factory: ``sqs_queue(logical_id)`` -> that SQS queue of the stack, a ``Queue``.
 
-    Takes a logical ID (``Parent/Child/Id`` inside nested stacks) or an Output name.
+    ``logical_id``: a logical ID of the template (``Parent/Child/Id`` inside nested stacks)
+    or an Output name.
     """
     return cloud_stack.queue
 
 
 @pytest.fixture(scope="session")
 def lambda_function(cloud_stack: Stack) -> Callable[[str], Function]:
-    """Factory: ``lambda_function("ProcessOrderFunction")`` -> the stack's Lambda function as a
+    """Factory: ``lambda_function(logical_id)`` -> that Lambda function of the stack, a
     ``Function``.
 
-    Takes a logical ID (``Parent/Child/Id`` inside nested stacks) or an Output name.
+    ``logical_id``: a logical ID of the template (``Parent/Child/Id`` inside nested stacks)
+    or an Output name.
     """
     return cloud_stack.function
 
 
 @pytest.fixture(scope="session")
 def s3_bucket(cloud_stack: Stack) -> Callable[[str], Bucket]:
-    """Factory: ``s3_bucket("ReceiptsBucket")`` -> the stack's S3 bucket as a ``Bucket``.
+    """Factory: ``s3_bucket(logical_id)`` -> that S3 bucket of the stack, a ``Bucket``.
 
-    Takes a logical ID (``Parent/Child/Id`` inside nested stacks) or an Output name.
+    ``logical_id``: a logical ID of the template (``Parent/Child/Id`` inside nested stacks)
+    or an Output name.
     """
     return cloud_stack.bucket
 
 
 @pytest.fixture(scope="session")
 def sns_topic(cloud_stack: Stack) -> Callable[[str], Topic]:
-    """Factory: ``sns_topic("OrdersTopic")`` -> the stack's SNS topic as a ``Topic``.
+    """Factory: ``sns_topic(logical_id)`` -> that SNS topic of the stack, a ``Topic``.
 
-    Takes a logical ID (``Parent/Child/Id`` inside nested stacks) or an Output name.
+    ``logical_id``: a logical ID of the template (``Parent/Child/Id`` inside nested stacks)
+    or an Output name.
     """
     return cloud_stack.topic
 

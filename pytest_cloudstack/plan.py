@@ -33,10 +33,14 @@ class PlannedChange:
     resource_type: str
     replacement: str = ""
 
-    def line(self) -> str:
+    def line(self, type_width: int = 30) -> str:
+        """The change as a plan line, the type padded to ``type_width`` (the widest type)."""
         replaced = f" (replacement: {self.replacement})" if self.replacement else ""
         symbol = _SYMBOL.get(self.action, "?")
-        return f"  {symbol} {self.action:<7} {self.resource_type:<30} {self.logical_id}{replaced}"
+        return (
+            f"  {symbol} {self.action:<7} {self.resource_type:<{type_width}} "
+            f"{self.logical_id}{replaced}"
+        )
 
 
 def plan(operations: StackOperations, request: DeployRequest, write: Writer) -> list[PlannedChange]:
@@ -71,8 +75,10 @@ def plan(operations: StackOperations, request: DeployRequest, write: Writer) -> 
         _clean_up(cloudformation, created, change_type, request.name)
     changes = _changes(description)
     write(f"plan for stack {request.name} ({change_type.lower()}):")
+    # Columns sized from the content: a long type (AWS::Lambda::EventSourceMapping) stays aligned.
+    type_width = max((len(change.resource_type) for change in changes), default=0)
     for change in changes:
-        write(change.line())
+        write(change.line(type_width))
     count = {
         action: sum(c.action == action for c in changes) for action in ("Add", "Modify", "Remove")
     }

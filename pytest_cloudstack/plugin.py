@@ -7,7 +7,6 @@ Nothing here imports boto3: a pytest run without ``--cloud-stack`` pays nothing 
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -110,18 +109,11 @@ def _start_provider(config: pytest.Config, settings: settings_module.Settings) -
 
 
 def _terminal_writer(config: pytest.Config) -> Callable[[str], None]:
-    def write(line: str) -> None:
-        reporter = config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is None:
-            return
-        capture = config.pluginmanager.get_plugin("capturemanager")
-        # Deploys start inside a test's setup, where output is captured: progress must reach the
-        # terminal now, not appear in a failing test's captured stdout.
-        disabled = capture.global_and_fixture_disabled() if capture else contextlib.nullcontext()
-        with disabled:
-            reporter.write_line(f"cloudstack: {line}")
+    from pytest_cloudstack.terminal import TerminalLines
 
-    return write
+    lines = TerminalLines(config)
+    config.pluginmanager.register(lines, "cloudstack-terminal")
+    return lines.write
 
 
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
@@ -145,15 +137,22 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return lines + (plan.report() if plan is not None else [])
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Without --cloud-stack, a skip mark (not pytest.skip in a hook) puts the reason at the
+    # test's own location in the report, not at a line of this plugin.
+    skip = provider_key not in config.stash and not config.stash[settings_key].required
     for item in items:
         if CLOUD_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker("cloud_stack")
+        if skip and item.get_closest_marker("cloud_stack") is not None:
+            item.add_marker(pytest.mark.skip(reason=SKIP_REASON))
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("cloud_stack") is not None or _every_test_needs_it(item.config):
+        if provider_key not in item.config.stash and item.get_closest_marker("skip"):
+            return  # the skip mark added at collection reports it, at the test's location
         _stack_for(item.config)
         item.stash[test_started_key] = time.time()
 

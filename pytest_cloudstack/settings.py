@@ -128,7 +128,7 @@ _OPTIONS: tuple[_Option, ...] = (
         ("--cloud-stack",),
         "cloud_stack_target",
         "enable the cloud stack; TARGET is aws, local or an endpoint URL "
-        f"(default: ${ENV_TARGET}, then the ini value, then aws)",
+        f"(default: ${ENV_TARGET}, then the ini value, then aws); ${ENV_TARGET} set also enables",
         cli={"nargs": "?", "const": "", "default": None, "metavar": "TARGET"},
     ),
     _Option(
@@ -315,7 +315,11 @@ def add_options(parser: pytest.Parser) -> None:
             dest = option.flags[0].lstrip("-").replace("-", "_")
             group.addoption(*option.flags, dest=dest, help=option.help, **dict(option.cli or {}))
         if option.ini:
-            default: Any = [] if option.ini_type == "linelist" else option.ini_default
+            default: Any = option.ini_default
+            if option.ini_type == "linelist":
+                default = []
+            elif option.ini_type == "bool" and default is None:
+                default = False  # pytest < 8 answers [] for an unset key without a default
             parser.addini(option.ini, option.help, type=option.ini_type, default=default)  # type: ignore[arg-type]
 
 
@@ -327,7 +331,9 @@ def resolve(config: pytest.Config, environ: Mapping[str, str] | None = None) -> 
     """Resolve every setting once (CLI > env > ini > default) and validate it."""
     env = os.environ if environ is None else environ
     opt = config.option
-    enabled = opt.cloud_stack is not None
+    # The environment enables too, so that a CI job needs no extra flag; the ini only chooses
+    # the target (it is committed, and plain `pytest` must stay a run without the stack).
+    enabled = opt.cloud_stack is not None or bool(env.get(ENV_TARGET, "").strip())
     target_text = _first(
         opt.cloud_stack or None, env.get(ENV_TARGET), _ini(config, "cloud_stack_target")
     )
@@ -676,10 +682,10 @@ def _template_path(config: pytest.Config) -> Path | None:
 
 def _ini(config: pytest.Config, name: str) -> str | None:
     value = config.getini(name)
-    if value is None:
+    if not isinstance(value, str):
+        # pytest < 8 answers [] for an unset string key whose default is None.
         return None
-    text = str(value).strip()
-    return text or None
+    return value.strip() or None
 
 
 def _ini_bool(config: pytest.Config, name: str) -> bool:

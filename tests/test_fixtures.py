@@ -12,8 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import MotoServer
+from conftest import MotoServer
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -406,3 +405,12 @@ def test_generated_fixtures_give_the_handles(moto: MotoServer, pytester: pytest.
     assert dynamodb.get_item(TableName=table, Key={"id": {"S": "o-1"}})["Item"]["status"] == {
         "S": "NEW"
     }
+
+
+def test_factory_fixture_docs_name_no_example_resource(pytester: pytest.Pytester) -> None:
+    """In any project, ``pytest --fixtures`` describes the factories generically."""
+    pytester.makefile(".yaml", template="Resources:\n  Inbox:\n    Type: AWS::SQS::Queue\n")
+    output = pytester.runpytest("--fixtures").stdout.str()
+    for factory in ("dynamodb_table", "sqs_queue", "lambda_function", "s3_bucket", "sns_topic"):
+        assert f"Factory: ``{factory}(logical_id)``" in output
+    assert not [word for word in ("Orders", "Receipts", "ProcessOrder") if word in output]

@@ -10,8 +10,7 @@ produce (a real ``Unhandled`` error document, the IAM-propagation error of a fre
 from __future__ import annotations
 
 import pytest
-
-from tests.conftest import MotoServer
+from conftest import MotoServer
 
 pytestmark = pytest.mark.filterwarnings("error")
 

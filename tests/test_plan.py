@@ -82,3 +82,25 @@ def test_plan_needs_the_flag(project: pytest.Pytester) -> None:
     result = project.runpytest("--cloud-stack-plan")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--cloud-stack-plan needs --cloud-stack[[]=TARGET]*"])
+
+
+def test_plan_columns_are_sized_from_the_longest_type(
+    project: pytest.Pytester, moto: MotoServer
+) -> None:
+    project.makefile(
+        ".yaml",
+        template=SMALL_TEMPLATE.replace(
+            "Resources:\n",
+            "Resources:\n  Mapping:\n    Type: AWS::Lambda::EventSourceMapping\n"
+            "    Properties: {EventSourceArn: !GetAtt Queue.Arn, FunctionName: some-function}\n",
+        ),
+    )
+    project.makepyfile("def test_a(cloud_stack):\n    pass\n")
+    result = _plan(project, moto)
+    assert result.ret == pytest.ExitCode.OK
+    lines = [line for line in result.stdout.lines if line.startswith("cloudstack:   + Add ")]
+    assert len(lines) == 4, result.stdout.str()
+    # Every logical ID starts in the same column, one space after the longest type.
+    columns = {line.rindex(" ") for line in lines}
+    assert len(columns) == 1, lines
+    assert "AWS::Lambda::EventSourceMapping Mapping" in "\n".join(lines)

@@ -59,9 +59,17 @@ def test_an_order_on_the_queue_is_recorded_with_its_receipt(cloud_stack, outputs
     )
     assert item["status"] == {"S": "PROCESSED"}
     assert item["total"] == {"S": "42"}
-    receipt = cloud_stack.client("s3").get_object(
-        Bucket=outputs["ReceiptsBucketName"], Key=f"receipts/{order['id']}.json"
+    # The handler writes the receipt after the item: wait for it too.
+    s3 = cloud_stack.client("s3")
+    key = f"receipts/{order['id']}.json"
+    poll(
+        lambda: s3.list_objects_v2(Bucket=outputs["ReceiptsBucketName"], Prefix=key).get(
+            "KeyCount"
+        ),
+        timeout=30,
+        what=f"receipt {key}",
     )
+    receipt = s3.get_object(Bucket=outputs["ReceiptsBucketName"], Key=key)
     assert json.loads(receipt["Body"].read()) == order
 
 
