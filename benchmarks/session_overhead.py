@@ -4,7 +4,9 @@ Every variant deploys ``examples/orders/template.yaml``, runs the same trivial t
 ``CREATE_COMPLETE``) and deletes the stack; each round runs every variant once, in a rotating
 order, so that machine noise hits all of them alike:
 
-- ``plugin``: ``pytest --cloud-stack=local`` (emulator child, deploy, test, teardown);
+- ``warm``: ``pytest --cloud-stack=local`` with a warm parent running (the emulator is forked
+  from a process that has moto imported already; the default outside CI);
+- ``cold``: the same with ``CLOUD_STACK_WARM_START=0`` (a fresh emulator child imports moto);
 - ``mock_aws``: a session fixture in a conftest, ``moto.mock_aws()`` around ``create_stack``;
 - ``moto_server``: a session fixture that starts ``moto_server`` as a subprocess;
 - ``by_hand``: ``moto_server`` and the AWS CLI: ``deploy``, ``describe-stacks``,
@@ -25,9 +27,11 @@ script uses ``aws`` from PATH, or installs awscli into ``benchmarks/.cache/awscl
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -48,6 +52,11 @@ ENV = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_DEFAULT_REGION": REGION,
 }
+
+# The warm parent lives in a folder of the benchmark's own, and is stopped at the end.
+WARM_HOME = tempfile.mkdtemp(prefix="bench-warm-", dir="/tmp")
+WARM = {**ENV, "CLOUD_STACK_WARM_START": "1", "XDG_RUNTIME_DIR": WARM_HOME}
+COLD = {**ENV, "CLOUD_STACK_WARM_START": "0"}
 
 PLUGIN_TEST = """\
 def test_stack(cloud_stack):
@@ -244,7 +253,8 @@ def main() -> None:
             (folder / "pytest.ini").write_text("[pytest]\n")
         sessions = interleaved(
             {
-                "plugin": lambda: _pytest(ours, "--cloud-stack=local"),
+                "warm": lambda: _pytest(ours, "--cloud-stack=local", env=WARM),
+                "cold": lambda: _pytest(ours, "--cloud-stack=local", env=COLD),
                 "mock_aws": lambda: _pytest(mock, "-p", "no:cloudstack"),
                 "moto_server": lambda: _pytest(server, "-p", "no:cloudstack"),
                 "by_hand": lambda: by_hand(aws),
@@ -260,7 +270,8 @@ def main() -> None:
                 f"samples {[round(s, 2) for s in samples]}"
             )
         for peer in ("by_hand", "mock_aws", "moto_server"):
-            print(f"    {_ratios(sessions, 'plugin', peer)}")
+            for ours_kind in ("warm", "cold"):
+                print(f"    {_ratios(sessions, ours_kind, peer)}")
 
         # Collection without --cloud-stack: the example's tests, no cloud_stack_* ini keys.
         plain = root / "collect"
@@ -289,5 +300,16 @@ def main() -> None:
         )
 
 
+def stop_warm_parents() -> None:
+    """Stop the warm parents this benchmark started (by the PIDs they wrote), remove the folder."""
+    for pid_file in Path(WARM_HOME).glob("*/zygote-*.pid"):
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int(pid_file.read_text()), signal.SIGTERM)
+    shutil.rmtree(WARM_HOME, ignore_errors=True)
+
+
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        stop_warm_parents()

@@ -183,7 +183,8 @@ Resources:
               return "same"
 """,
     )
-    pytester.makeini("[pytest]\ncloud_stack_prefix = newer\n")
+    # cfn-lint's gate knows python3.19 is no Lambda runtime yet and would stop the deploy.
+    pytester.makeini("[pytest]\ncloud_stack_prefix = newer\ncloud_stack_lint = off\n")
     pytester.makepyfile(
         f"""
         def test_runs_on_the_host(newer, same):

@@ -49,6 +49,24 @@ class CfnModel:
     def delete_from_cloudformation_json(*args: Any, **kwargs: Any) -> None:
         return None
 
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
+        """moto's entry point: the resource's properties go to ``create``."""
+        return cls.create(resource_name, _properties(cloudformation_json), account_id, region_name)
+
+    @classmethod
+    def create(
+        cls, resource_name: str, properties: dict[str, Any], account_id: str, region_name: str
+    ) -> Any:
+        raise NotImplementedError(cls.TYPE)
+
 
 class Created:
     """A created resource as the parser keeps it: a physical ID and attributes."""
@@ -127,15 +145,9 @@ class Method(CfnModel):
     TYPE = "AWS::ApiGateway::Method"
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
+    def create(
+        cls, resource_name: str, properties: dict[str, Any], account_id: str, region_name: str
     ) -> Any:
-        properties = _properties(cloudformation_json)
         backend = _rest(account_id, region_name)
         api_id, resource_id = properties["RestApiId"], properties["ResourceId"]
         http_method = str(properties["HttpMethod"]).upper()
@@ -184,15 +196,9 @@ class Stage(CfnModel):
     TYPE = "AWS::ApiGateway::Stage"
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
+    def create(
+        cls, resource_name: str, properties: dict[str, Any], account_id: str, region_name: str
     ) -> Any:
-        properties = _properties(cloudformation_json)
         backend = _rest(account_id, region_name)
         api = backend.get_rest_api(properties["RestApiId"])
         name = str(properties.get("StageName") or resource_name)
@@ -220,17 +226,11 @@ class Authorizer(CfnModel):
         return attr == "AuthorizerId"
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
+    def create(
+        cls, resource_name: str, properties: dict[str, Any], account_id: str, region_name: str
     ) -> Any:
         import uuid
 
-        properties = _properties(cloudformation_json)
         backend = _rest(account_id, region_name)
         api = backend.get_rest_api(properties["RestApiId"])
         authorizer_id = uuid.uuid4().hex[:6]
@@ -404,15 +404,9 @@ class HttpRoute(CfnModel):
     TYPE = "AWS::ApiGatewayV2::Route"
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
+    def create(
+        cls, resource_name: str, properties: dict[str, Any], account_id: str, region_name: str
     ) -> Any:
-        properties = _properties(cloudformation_json)
         api = _http(account_id, region_name).get_api(properties["ApiId"])
         route = api.create_route(
             api_key_required=bool(properties.get("ApiKeyRequired", False)),
@@ -429,15 +423,9 @@ class HttpIntegration(CfnModel):
     TYPE = "AWS::ApiGatewayV2::Integration"
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
+    def create(
+        cls, resource_name: str, properties: dict[str, Any], account_id: str, region_name: str
     ) -> Any:
-        properties = _properties(cloudformation_json)
         api = _http(account_id, region_name).get_api(properties["ApiId"])
         integration = api.create_integration(
             connection_type=properties.get("ConnectionType", "INTERNET"),
@@ -458,15 +446,9 @@ class HttpStage(CfnModel):
     TYPE = "AWS::ApiGatewayV2::Stage"
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
+    def create(
+        cls, resource_name: str, properties: dict[str, Any], account_id: str, region_name: str
     ) -> Any:
-        properties = _properties(cloudformation_json)
         api = _http(account_id, region_name).get_api(properties["ApiId"])
         name = str(properties.get("StageName") or "$default")
         api.create_stage(
@@ -487,15 +469,9 @@ class HttpAuthorizer(CfnModel):
     TYPE = "AWS::ApiGatewayV2::Authorizer"
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
+    def create(
+        cls, resource_name: str, properties: dict[str, Any], account_id: str, region_name: str
     ) -> Any:
-        properties = _properties(cloudformation_json)
         api = _http(account_id, region_name).get_api(properties["ApiId"])
         authorizer = api.create_authorizer(
             auth_creds_arn=properties.get("AuthorizerCredentialsArn"),
