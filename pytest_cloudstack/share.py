@@ -38,7 +38,7 @@ from pytest_cloudstack.responses import error_code
 PREFIX = "/cloudstack/shares/"
 TTL_ENV = "CLOUD_STACK_SHARE_TTL"
 DEFAULT_TTL = 600.0
-POLL_SECONDS = 2.0
+POLL_SECONDS = 1.0  # a waiting shard reads the deployer record this often (SSM allows ~40 reads/s)
 HEARTBEAT_SECONDS = 15.0
 
 Writer = Callable[[str], None]
@@ -82,6 +82,8 @@ class SharedStack:
         self.timeout = timeout
         self.base = f"{PREFIX}{stack_name}/"
         self._holding_deployer = False
+        self._holding_deletion = False
+        self._registered = False
         self._state = ""
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
@@ -90,6 +92,7 @@ class SharedStack:
 
     def __enter__(self) -> SharedStack:
         self._put(f"users/{self.run_id}", self._record(), overwrite=True)
+        self._registered = True
         self._renewer = threading.Thread(
             target=self._renew_until_stopped, name="cloudstack-share", daemon=True
         )
@@ -105,10 +108,12 @@ class SharedStack:
         self._stop.set()
         if self._renewer is not None:
             self._renewer.join(timeout=10)
-        self._delete(f"users/{self.run_id}")
+        self._unregister()
         if self._holding_deployer and self._state in ("deploying", "deleting"):
             # Dying half-way: the next session must not wait for a holder that left.
             self._delete("deployer")
+        if self._holding_deletion:
+            self._delete("deleting")
 
     # -- arriving ---------------------------------------------------------------------------------
 
@@ -190,17 +195,50 @@ class SharedStack:
 
     def last_out(self) -> list[str]:
         """Empty when this session should delete the stack (it is then marked ``deleting``);
-        else the other sessions still using it, and the stack is left to them."""
+        else the sessions still using it (or deleting it), and the stack is left to them.
+
+        A session unregisters before it looks: of sessions ending at the same moment, the last
+        to unregister finds nobody, so the stack is never left to sessions that all left. Of
+        those that find nobody, the one that creates the ``deleting`` record deletes.
+        """
+        self._unregister()
         others = self.others_live()
         if others:
             return others
+        if not self._claim_deletion():
+            return ["another session, deleting it now"]
         self._take_deployer(overwrite=True, state="deleting")
         # A session that registered before seeing "deleting" keeps the stack.
         others = self.others_live()
         if others:
             self._set_state("ready")
             self._holding_deployer = False
+            self._delete("deleting")
+            self._holding_deletion = False
         return others
+
+    def _claim_deletion(self) -> bool:
+        """Create the ``deleting`` record; an existing one whose holder is gone is taken over."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._put("deleting", self._record(), overwrite=False)
+        except ClientError as error:
+            if error_code(error) != "ParameterAlreadyExists":
+                raise
+            holder = self._get("deleting") or {}
+            if _is_live(holder):
+                return False
+            self._put("deleting", self._record(), overwrite=True)
+            time.sleep(0.2)
+            if (self._get("deleting") or {}).get("run_id") != self.run_id:
+                return False
+        self._holding_deletion = True
+        return True
+
+    def _unregister(self) -> None:
+        self._registered = False  # before the delete: the renewer must not put it back
+        self._delete(f"users/{self.run_id}")
 
     def deleted(self) -> None:
         """The stack is gone: the next session to arrive deploys again. The registrations of
@@ -209,7 +247,8 @@ class SharedStack:
             if record.get("run_id") != self.run_id and not _is_live(record):
                 self._delete(f"users/{record.get('run_id')}")
         self._delete("deployer")
-        self._holding_deployer = False
+        self._delete("deleting")
+        self._holding_deployer = self._holding_deletion = False
 
     # -- SSM ----------------------------------------------------------------------------------------
 
@@ -261,7 +300,10 @@ class SharedStack:
     def _renew_until_stopped(self) -> None:
         while not self._stop.wait(ttl() / 3):
             try:
-                self._put(f"users/{self.run_id}", self._record(), overwrite=True)
+                if self._registered:
+                    self._put(f"users/{self.run_id}", self._record(), overwrite=True)
+                if self._holding_deletion:
+                    self._put("deleting", self._record(), overwrite=True)
                 if self._holding_deployer and self._state in ("deploying", "deleting"):
                     found = self._get("deployer") or {}
                     if found.get("run_id") == self.run_id:

@@ -220,3 +220,27 @@ def test_a_sweep_skips_a_shared_stack_with_live_users(
         output = _finish(user)
     assert user.returncode == 0, output
     assert moto.live_stacks() == {}
+
+
+def test_shards_ending_at_the_same_moment_still_delete_the_stack_once(
+    pytester: pytest.Pytester, moto: MotoServer, tmp_path: Path
+) -> None:
+    """Each session leaves before it looks for others: when all end together, the last one to
+    leave finds nobody, and exactly one of those that find nobody deletes."""
+    record = tmp_path / "calls.jsonl"
+    _project(pytester, moto, FaultPlan(record=str(record)))
+    release = tmp_path / "release"
+    processes = [_start(pytester, shard, 0.0, tmp_path, release) for shard in "abc"]
+    deadline = time.monotonic() + 90
+    while sum("/users/" in name for name in _share_parameters(moto)) < 3:
+        assert time.monotonic() < deadline, "the three sessions never registered"
+        time.sleep(0.1)
+    release.touch()
+    outputs = [_finish(process) for process in processes]
+    for process, output in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, output
+    calls = _operations(record)
+    assert calls.count("CreateStack") == 1, calls
+    assert calls.count("DeleteStack") == 1, calls
+    assert moto.live_stacks() == {}
+    assert _share_parameters(moto) == []
