@@ -96,18 +96,12 @@ class Version(CfnModel):
         return attr in ("Version", "FunctionArn")
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
+    def create(
+        cls, resource_name: str, properties: dict[str, Any], account_id: str, region_name: str
     ) -> Any:
         from moto.awslambda.utils import get_backend
         from moto.utilities.utils import get_partition
 
-        properties = cloudformation_json.get("Properties") or {}
         name = _function_name(properties["FunctionName"])
         published = get_backend(account_id, region_name).publish_version(
             name, properties.get("Description", "")
@@ -128,17 +122,11 @@ class Alias(CfnModel):
         return attr == "AliasArn"
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
+    def create(
+        cls, resource_name: str, properties: dict[str, Any], account_id: str, region_name: str
     ) -> Any:
         from moto.awslambda.utils import get_backend
 
-        properties = cloudformation_json.get("Properties") or {}
         alias = get_backend(account_id, region_name).create_alias(
             name=properties["Name"],
             function_name=_function_name(properties["FunctionName"]),
@@ -165,19 +153,13 @@ class StateMachine(CfnModel):
         return attr in ("Arn", "Name", "StateMachineRevisionId")
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
+    def create(
+        cls, resource_name: str, properties: dict[str, Any], account_id: str, region_name: str
     ) -> Any:
         import json
 
         from moto.stepfunctions.responses import get_backend
 
-        properties = cloudformation_json.get("Properties") or {}
         definition = properties.get("DefinitionString")
         if definition is None and isinstance(properties.get("Definition"), dict):
             definition = json.dumps(properties["Definition"])

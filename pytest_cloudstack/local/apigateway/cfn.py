@@ -263,15 +263,9 @@ class HttpApi(CfnModel):
         return attr in ("ApiEndpoint", "ApiId")
 
     @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
+    def create(
+        cls, resource_name: str, properties: dict[str, Any], account_id: str, region_name: str
     ) -> Any:
-        properties = _properties(cloudformation_json)
         body = properties.get("Body")
         if isinstance(body, str):
             body = json.loads(body) if body.lstrip().startswith("{") else _yaml(body)
