@@ -478,15 +478,16 @@ def parse_choice(kind: type[_Choice], text: str, key: str) -> _Choice:
 
 
 def parse_warm_start(env: Mapping[str, str], ini: str | None) -> bool:
-    """``CLOUD_STACK_WARM_START`` (0/1), then ini ``auto``/``true``/``false``; auto: not in CI."""
-    switch = env.get("CLOUD_STACK_WARM_START", "").strip().lower()
-    if switch:
-        return switch not in ("0", "false", "no", "off")
+    """``CLOUD_STACK_WARM_START`` (0/1), then ini ``auto``/``true``/``false``; auto: not in CI.
+    The ini value is checked even where the environment decides."""
     value = (ini or "auto").strip().lower()
     if value not in ("auto", "true", "false"):
         raise ConfigurationError(
             f"invalid value {ini!r} for ini cloud_stack_local_warm_start: use auto, true or false"
         )
+    switch = env.get("CLOUD_STACK_WARM_START", "").strip().lower()
+    if switch:
+        return switch not in ("0", "false", "no", "off")
     return value == "true" or (value == "auto" and not env.get("CI"))
 
 

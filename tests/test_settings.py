@@ -242,6 +242,12 @@ INVALID: list[tuple[str, list[str], list[str], list[str]]] = [
     ),
     ("ini-timeout", [], ["cloud_stack_timeout = 0"], ["'0'", "use a positive number of seconds"]),
     (
+        "ini-warm-start",
+        [],
+        ["cloud_stack_local_warm_start = sometimes"],
+        ["'sometimes'", "ini cloud_stack_local_warm_start", "use auto, true or false"],
+    ),
+    (
         "cli-env",
         ["--cloud-stack-env", "1BAD"],
         [],

@@ -246,3 +246,17 @@ def test_a_malformed_request_is_ignored(project: pytest.Pytester, warm: Path) ->
     result = _session(project)
     result.assert_outcomes(passed=1)
     assert _start_kind(result.stdout.str()) == f"warm start (forked by pid {parent})"
+
+
+def test_a_bad_idle_setting_falls_back_to_the_default(
+    project: pytest.Pytester, warm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A value the parent's command line would refuse must not leave the session waiting for a
+    parent that never starts: the default idle time is used."""
+    monkeypatch.setenv("CLOUD_STACK_WARM_IDLE", "soon")
+    project.makepyfile(test_stack=NEEDS_STACK)
+    started = time.monotonic()
+    result = _session(project)
+    result.assert_outcomes(passed=1)
+    assert _start_kind(result.stdout.str()).startswith("warm start")
+    assert time.monotonic() - started < 45, "the session waited for a parent that never served"

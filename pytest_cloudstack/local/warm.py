@@ -138,7 +138,7 @@ def _start_parent(folder: Path, path: Path) -> None:
                 return  # another session started it meanwhile
             for stale in folder.glob("zygote-*.sock"):
                 _stop_parent(stale)
-            idle = os.environ.get(ENV_IDLE) or str(DEFAULT_IDLE)
+            idle = str(_idle_seconds())
             command = [sys.executable, "-m", "pytest_cloudstack.local.zygote"]
             subprocess.run(
                 [*command, "--socket", str(path), "--idle", idle],
@@ -152,6 +152,16 @@ def _start_parent(folder: Path, path: Path) -> None:
             )
     except (OSError, Timeout, subprocess.SubprocessError):
         return
+
+
+def _idle_seconds() -> float:
+    """``CLOUD_STACK_WARM_IDLE``, when it is a positive number; else the default. A value the
+    parent could not parse would leave this session waiting for a parent that never serves."""
+    try:
+        seconds = float(os.environ.get(ENV_IDLE) or DEFAULT_IDLE)
+    except ValueError:
+        return DEFAULT_IDLE
+    return seconds if 0 < seconds < float("inf") else DEFAULT_IDLE
 
 
 def _stop_parent(path: Path) -> None:
