@@ -14,7 +14,6 @@ import hashlib
 import inspect
 import json
 import keyword
-import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -409,11 +408,11 @@ def _cache_dir() -> Path:
 
 def _store(entry: Path, content: dict[str, Any]) -> None:
     # A cache: any failure (read-only home, a race with another process) only costs a re-parse.
+    from pytest_cloudstack.paths import write_cached_json
+
+    if not write_cached_json(entry, content):
+        return
     try:
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        temporary = entry.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(content), "utf-8")
-        os.replace(temporary, entry)
         kept = sorted(entry.parent.glob("*.json"), key=lambda p: p.stat().st_mtime)
         for old in kept[:-_CACHE_LIMIT]:
             old.unlink(missing_ok=True)

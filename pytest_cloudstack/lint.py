@@ -16,7 +16,6 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -250,10 +249,6 @@ def _read_cache(path: Path) -> tuple[Finding, ...] | None:
 
 
 def _write_cache(path: Path, findings: tuple[Finding, ...]) -> None:
-    try:  # a cache that cannot be written only costs the next run the lint again
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_text(json.dumps([asdict(f) for f in findings]))
-        temporary.replace(path)
-    except OSError:
-        pass
+    from pytest_cloudstack.paths import write_cached_json
+
+    write_cached_json(path, [asdict(f) for f in findings])

@@ -7,9 +7,11 @@ stop a session: a private folder under the system's temporary directory is used 
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 
 def preferred_cache_home() -> Path:
@@ -65,3 +67,27 @@ def cache_warning() -> str | None:
 def _user_id() -> str:
     getuid = getattr(os, "getuid", None)
     return str(getuid()) if getuid is not None else os.environ.get("USERNAME", "user")
+
+
+def read_cached_json(path: Path) -> Any:
+    """What ``write_cached_json`` left at ``path``; None when there is nothing usable."""
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def write_cached_json(path: Path, value: Any) -> bool:
+    """Write a cache entry whole or not at all (other sessions may read it at the same time).
+
+    A cache that cannot be written (a read-only home, a full disk) only costs the next session
+    the work again: False, never an error.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(value), "utf-8")
+        os.replace(temporary, path)
+    except (OSError, TypeError, ValueError):
+        return False
+    return True
