@@ -16,12 +16,36 @@ import logging
 import os
 import threading
 import urllib.request
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from pytest_cloudstack.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pytest_cloudstack.local.runner import LambdaRunner
+
+#: answered by the emulator itself as soon as it serves: the session's readiness probe (moto's
+#: own ``/moto-api/`` renders a dashboard template, ~0.2 s of CPU on the first request)
+READY_PATH = "/_cloudstack/ready"
+
+#: moto's per-service Flask apps made ahead of time (by a warm parent, before it forks); each is
+#: handed to one emulator only
+_PRELOADED_APPS: dict[str, Any] = {}
+
+
+def preload_backend_apps(services: Iterable[str]) -> None:
+    """Make moto's Flask app for each of ``services`` now, for the next emulator started here.
+
+    Making one creates the service's backend for moto's default account, empty (about 0.2 s
+    for CloudFormation's, on a session's first request otherwise).
+    """
+    from moto.moto_server.werkzeug_app import create_backend_app
+
+    for service in services:
+        with contextlib.suppress(Exception):  # a service this moto lacks: made on first use
+            _PRELOADED_APPS[service] = create_backend_app(service)  # type: ignore[arg-type]
 
 
 class LocalEmulator:
@@ -34,7 +58,8 @@ class LocalEmulator:
     def __init__(self, local_packages: tuple[str, ...] = (), fd: int | None = None) -> None:
         self.url = ""
         self.local_packages = local_packages
-        #: a listening socket handed over by the parent process (``process.py``), or None
+        #: a listening socket handed over by the parent process (``process.py``), or None; an
+        #: emulator given one has a process of its own, which ends with it: nothing to reset
         self.fd = fd
         self.runner: LambdaRunner | None = None
         self._server: Any = None
@@ -69,8 +94,13 @@ class LocalEmulator:
         # is paid in full by every shutdown, at the end of every session.
         from pytest_cloudstack.local.apigateway.gateway import Gateway, HeaderKeepingHandler
 
+        def backend_app(service: Any) -> Any:
+            return _PRELOADED_APPS.pop(service, None) or create_backend_app(service)
+
         # API Gateway invocations are answered in front of moto, which serves none of them.
-        app = Gateway(DomainDispatcherApplication(create_backend_app), lambda: self.runner)
+        app = _answering_ready(
+            Gateway(DomainDispatcherApplication(backend_app), lambda: self.runner)
+        )
         self._server = make_server(
             "127.0.0.1",
             0,
@@ -127,8 +157,9 @@ class LocalEmulator:
     def __exit__(self, *exc_info: object) -> None:
         if self._server is None:
             return
-        with contextlib.suppress(OSError):
-            self._moto_config({"stepfunctions": {"execute_state_machine": False}})
+        if self.fd is None:
+            with contextlib.suppress(OSError):
+                self._moto_config({"stepfunctions": {"execute_state_machine": False}})
         if self._moto_port is None:
             os.environ.pop("MOTO_PORT", None)
         else:
@@ -139,9 +170,10 @@ class LocalEmulator:
             self.runner = None
         # moto's backends are process-global: reset them so that the next session in this
         # process (pytester runs, an IDE's test runner) starts from an empty emulator.
-        with contextlib.suppress(OSError):
-            request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
-            urllib.request.urlopen(request, timeout=10).close()
+        if self.fd is None:
+            with contextlib.suppress(OSError):
+                request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
+                urllib.request.urlopen(request, timeout=10).close()
         self._server.shutdown()
         self._server.server_close()
         self._server = None
@@ -151,6 +183,18 @@ class LocalEmulator:
             self._warmup.join(timeout=30)
         if self._log_level is not None:
             logging.getLogger("werkzeug").setLevel(self._log_level)
+
+
+def _answering_ready(app: Any) -> Callable[[dict[str, Any], Any], Iterable[bytes]]:
+    """``app``, with ``READY_PATH`` answered in front of it."""
+
+    def serve(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == READY_PATH:
+            start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
+            return [b"ready"]
+        return app(environ, start_response)  # type: ignore[no-any-return]
+
+    return serve
 
 
 def _import_cloudformation() -> None:

@@ -26,6 +26,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from pytest_cloudstack.errors import CloudStackError, ConfigurationError
+from pytest_cloudstack.local.emulator import READY_PATH
 
 if TYPE_CHECKING:
     from pytest_cloudstack.local.warm import ForkedEmulator
@@ -189,7 +190,7 @@ class EmulatorProcess:
                     + (error[-2000:] if error else f"exit code {self.process.returncode}")
                 )
             try:
-                urllib.request.urlopen(f"{self.url}/moto-api/", timeout=5).close()
+                urllib.request.urlopen(f"{self.url}{READY_PATH}", timeout=5).close()
                 self._ready = True
                 return
             except OSError:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime
+import functools
 import json
 import threading
 from collections.abc import Callable
@@ -43,6 +44,19 @@ class Invoker(Protocol):
         ...
 
 
+@functools.cache
+def client_session() -> Any:
+    """The boto3 session the pollers' clients come from, one per process.
+
+    A session parses botocore's endpoint data and each service's model once (~0.15 s for the
+    first SQS client); a warm parent (``zygote.py``) loads them before it forks, so that a
+    forked emulator's pollers start without that work.
+    """
+    import boto3.session
+
+    return boto3.session.Session()
+
+
 class EventSourcePollers:
     """One poller thread per SQS or DynamoDB stream mapping; stopped with the emulator."""
 
@@ -59,11 +73,9 @@ class EventSourcePollers:
         with self._lock:
             key = (service, region)
             if key not in self._clients:
-                import boto3
                 from botocore.config import Config
 
-                session: Any = boto3.session.Session()
-                self._clients[key] = session.client(
+                self._clients[key] = client_session().client(
                     service,
                     endpoint_url=self.endpoint_url,
                     region_name=region,
