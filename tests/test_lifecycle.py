@@ -344,3 +344,28 @@ def test_a_required_parameter_without_value_fails_before_anything_is_created(
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*parameter 'ApiKey' has no value: pass --cloud-stack-param*"])
     assert _stacks_named(moto, "") == []
+
+
+def test_objects_of_the_session_are_still_finalized_at_exit(
+    project: pytest.Pytester, moto: MotoServer
+) -> None:
+    """The session skips Python's last garbage collections at exit (gc.freeze): what reference
+    counting frees at exit must still be finalized, and atexit handlers still run."""
+    marker = project.path / "finalized.txt"
+    project.makeconftest(
+        f"""
+        import atexit
+
+        class Closer:
+            def __del__(self, open=open):  # builtins may be gone by then
+                with open({str(marker)!r}, "a") as out:
+                    out.write("del\\n")
+
+        kept = Closer()
+        atexit.register(lambda: open({str(marker)!r}, "a").write("atexit\\n"))
+        """
+    )
+    project.makepyfile(USES_STACK)
+    result = project.runpytest_subprocess(f"--cloud-stack={moto.url}")
+    result.assert_outcomes(passed=1)
+    assert sorted(marker.read_text().split()) == ["atexit", "del"]
