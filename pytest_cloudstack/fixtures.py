@@ -393,11 +393,22 @@ def template_resources(path: Path) -> dict[str, str]:
             return {str(key): str(value) for key, value in cached.items()}
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    from pytest_cloudstack.template import read_resource_types
+    resources = _scanned(data) if path.suffix.lower() != ".json" else None
+    if resources is None:  # JSON, or something the quick scan is not sure of: parse in full
+        from pytest_cloudstack.template import read_resource_types
 
-    resources = read_resource_types(path)
+        resources = read_resource_types(path)
     _store(entry, {"resources": resources})
     return resources
+
+
+def _scanned(data: bytes) -> dict[str, str] | None:
+    from pytest_cloudstack.template_scan import scan_resource_types
+
+    try:
+        return scan_resource_types(data.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        return None
 
 
 def _cache_dir() -> Path:

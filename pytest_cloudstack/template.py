@@ -19,18 +19,19 @@ import yaml
 
 from pytest_cloudstack.errors import TemplateError
 from pytest_cloudstack.template_file import read_template_bytes
+from pytest_cloudstack.template_scan import (
+    CFN_TAGS,
+    FOREACH,
+    FUNCTIONS,
+    MAX_DEPTH,
+    MAX_EXPANDED_NODES,
+)
 
-_FUNCTIONS = (
-    "Base64 Cidr FindInMap GetAtt GetAZs ImportValue Join Select Split Sub Transform"
-    " If Equals And Or Not Length ToJsonString"
-).split()
-_TAGS = {"!Ref": "Ref", "!Condition": "Condition", **{f"!{n}": f"Fn::{n}" for n in _FUNCTIONS}}
-_INTRINSICS = frozenset(f"Fn::{n}" for n in _FUNCTIONS)
+_INTRINSICS = frozenset(f"Fn::{n}" for n in FUNCTIONS)
 # Functions that are only valid inside the Rules section (parameter assertions).
 _RULE_FUNCTIONS = frozenset(
     f"Fn::{n}" for n in "Contains EachMemberEquals EachMemberIn RefAll ValueOf ValueOfAll".split()
 )
-_FOREACH = "Fn::ForEach::"  # AWS::LanguageExtensions loops: the key carries the loop's name
 _PSEUDO = frozenset(
     "AWS::AccountId AWS::NotificationARNs AWS::NoValue AWS::Partition AWS::Region AWS::StackId"
     " AWS::StackName AWS::URLSuffix".split()
@@ -43,11 +44,6 @@ _IAM_NAMES = frozenset("RoleName ManagedPolicyName UserName GroupName InstancePr
 _AUTO_EXPAND_TYPES = frozenset({"AWS::CloudFormation::Stack", "AWS::Serverless::Application"})
 _SUB_VARIABLE = re.compile(r"\$\{([^}]*)\}")
 _DEFAULT_NAMES = ("template.yaml", "template.yml", "template.json")
-#: nesting of lists and mappings accepted in a template: real ones stay under 20 levels
-MAX_DEPTH = 100
-#: nodes a YAML document may expand to through its aliases (``*name``): a 1 MB template has some
-#: 100,000; a few hundred bytes of nested aliases (a "billion laughs") expand to billions
-MAX_EXPANDED_NODES = 1_000_000
 
 _Lines = dict[int, tuple[object, int, dict[str, int]]]  # id(dict) -> (dict, line, key lines)
 
@@ -94,12 +90,12 @@ class Template:
         return {
             logical_id: str(resource.get("Type"))
             for logical_id, resource in _section(self.body, "Resources").items()
-            if not logical_id.startswith(_FOREACH) and isinstance(resource, dict)
+            if not logical_id.startswith(FOREACH) and isinstance(resource, dict)
         }
 
     def output_names(self) -> tuple[str, ...]:
         """The declared output names, in template order."""
-        return tuple(n for n in _section(self.body, "Outputs") if not n.startswith(_FOREACH))
+        return tuple(n for n in _section(self.body, "Outputs") if not n.startswith(FOREACH))
 
     def capabilities(self) -> tuple[str, ...]:
         """The capabilities CreateStack/UpdateStack must acknowledge for this template."""
@@ -332,7 +328,7 @@ class _Loader(yaml.SafeLoader):
         return data
 
     def cfn_tag(self, node: yaml.Node) -> dict[str, Any]:
-        name = _TAGS[str(node.tag)]
+        name = CFN_TAGS[str(node.tag)]
         value: Any
         if isinstance(node, yaml.ScalarNode):
             value = self.construct_scalar(node)
@@ -349,7 +345,7 @@ class _Loader(yaml.SafeLoader):
 
     def unknown_tag(self, node: yaml.Node) -> None:
         tag = str(node.tag).replace("tag:yaml.org,2002:", "!!")
-        known = ", ".join(sorted(_TAGS))
+        known = ", ".join(sorted(CFN_TAGS))
         raise TemplateError(f"unknown tag {tag}; known tags: {known}", line=_line(node))
 
 
@@ -364,7 +360,7 @@ _Loader.yaml_implicit_resolvers = {
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _Loader.add_constructor("tag:yaml.org,2002:map", _Loader.cfn_mapping)
-for _tag in _TAGS:
+for _tag in CFN_TAGS:
     _Loader.add_constructor(_tag, _Loader.cfn_tag)
 _NO_JSON_FORM = ("binary", "set", "omap", "pairs", "timestamp")
 for _other in (None, *(f"tag:yaml.org,2002:{t}" for t in _NO_JSON_FORM)):
@@ -496,13 +492,13 @@ class _Checker:
         for name in body.get("Outputs", {}):
             self.check_entry("Outputs", body["Outputs"], name, "Value")
         self.parameters = list(parameters)
-        self.resources = [r for r in resources if not r.startswith(_FOREACH)]
+        self.resources = [r for r in resources if not r.startswith(FOREACH)]
         self.conditions = list(body.get("Conditions", {}))
         self.walk(body, (), None)
         return Template(self.path, body)
 
     def check_entry(self, section: str, parent: dict[str, Any], name: str, required: str) -> None:
-        if name.startswith(_FOREACH):
+        if name.startswith(FOREACH):
             return
         where = f"{section}/{name}"
         entry = parent[name]
@@ -544,7 +540,7 @@ class _Checker:
     def check_node(self, node: dict[str, Any], path: tuple[str, ...]) -> None:
         where = "/".join(path)
         for key in node:
-            if key.startswith("Fn::") and key not in _INTRINSICS and not key.startswith(_FOREACH):
+            if key.startswith("Fn::") and key not in _INTRINSICS and not key.startswith(FOREACH):
                 if not (path[:1] == ("Rules",) and key in _RULE_FUNCTIONS):
                     known = ", ".join(sorted(_INTRINSICS))
                     message = f"unknown intrinsic function {key} in {where}; known: {known}"
