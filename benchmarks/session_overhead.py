@@ -16,6 +16,11 @@ Then collection without ``--cloud-stack`` (cold template cache every run): the e
 with the plugin installed vs ``-p no:cloudstack`` (in a copy of the example whose ini has no
 ``cloud_stack_*`` keys, so that pytest without the plugin does not stop on unknown options).
 
+Each variant first runs once untimed (compiled modules, the warm parent, the plugin's caches:
+what a developer's second run finds). Python's bytecode cache is on, as it is by default;
+``--no-bytecode-cache`` measures machines that set ``PYTHONDONTWRITEBYTECODE`` (where every
+run compiles, and pytest rewrites, the plugin's modules again).
+
 Each run must exit 0 having passed (or collected) the same number of tests as the others of its
 figure; otherwise the script refuses to print the figure. Reported: medians, and per-round ratios
 (median, min, max).
@@ -52,6 +57,10 @@ ENV = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_DEFAULT_REGION": REGION,
 }
+# Python caches compiled modules unless told not to; pytest caches its rewrite of the plugin's
+# modules there too. Some machines (containers, CI images) turn that off for every process:
+# measured as users run by default, unless --no-bytecode-cache asks for that condition.
+BYTECODE_OFF = ENV.pop("PYTHONDONTWRITEBYTECODE", None)
 
 # The warm parent lives in a folder of the benchmark's own, and is stopped at the end.
 WARM_HOME = tempfile.mkdtemp(prefix="bench-warm-", dir="/tmp")
@@ -206,12 +215,16 @@ def interleaved(
 ) -> dict[str, list[float]]:
     """``repeat`` rounds of every variant in rotating order; refuses mismatched outcomes.
 
-    Every run of a variant must have the same outcome (exit 0, same count); with
-    ``same_across``, every variant must have the same outcome as the others too.
+    Every variant runs once untimed first (what a developer's second run finds: compiled
+    modules, a warm parent for ``warm``, the plugin's caches). Every timed run of a variant must
+    have the same outcome (exit 0, same count); with ``same_across``, every variant must have the
+    same outcome as the others too.
     """
     walls: dict[str, list[float]] = {name: [] for name in variants}
     outcomes: dict[str, set[str]] = {name: set() for name in variants}
     names = list(variants)
+    for name in names:
+        variants[name]()
     for round_number in range(repeat):
         shift = round_number % len(names)
         for name in names[shift:] + names[:shift]:
@@ -237,7 +250,20 @@ def _ratios(walls: dict[str, list[float]], ours: str, peer: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--no-bytecode-cache",
+        action="store_true",
+        help="run every variant with PYTHONDONTWRITEBYTECODE=1 (modules compiled on every run)",
+    )
     args = parser.parse_args()
+    if args.no_bytecode_cache:
+        for env in (ENV, WARM, COLD):
+            env["PYTHONDONTWRITEBYTECODE"] = "1"
+    print(
+        "bytecode cache: "
+        + ("off (PYTHONDONTWRITEBYTECODE=1)" if args.no_bytecode_cache else "on")
+        + (" (this machine turns it off by default)" if BYTECODE_OFF else "")
+    )
     aws = find_aws()
     with tempfile.TemporaryDirectory(prefix="overhead-bench-") as tmp:
         root = Path(tmp)
