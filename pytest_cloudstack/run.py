@@ -340,8 +340,6 @@ class CloudStackRun:
 
     def _deploy(self) -> Stack:
         assert self.connection is not None
-        if self._emulator is not None:
-            self._emulator.wait_ready()  # started at configure; its import overlaps collection
         request = self._prepare()
         previous = self._prepare_previous(request) if self.settings.upgrade_from else None
         sharing = self.settings.share and self.settings.target.kind is not TargetKind.LOCAL
@@ -550,7 +548,15 @@ class CloudStackRun:
         session = self._session = self.connection.session()
         # The run's own calls are bounded by --cloud-stack-timeout; the tests' handles are not.
         guarded = replace(self.connection, guard=self._calls)
+        cloudformation, s3 = (
+            guarded.client("cloudformation", session),
+            guarded.client("s3", session),
+        )
         self._check_account(guarded, session)
+        if self._emulator is not None:
+            # Started at configure: a cold emulator's imports overlap collection and all of the
+            # above; from here on the emulator is called.
+            self._emulator.wait_ready()
         # Local paths, SAM, CDK assets, large templates. After the account check (the artifact
         # bucket may be created), and before the stack is touched: bad input stops here.
         from pytest_cloudstack.packaging import package_for_run
@@ -568,8 +574,8 @@ class CloudStackRun:
             list(user_tags.items()), self.branch, digest, self.run_id, project=settings.prefix
         )
         self._operations = StackOperations(
-            guarded.client("cloudformation", session),
-            guarded.client("s3", session),
+            cloudformation,
+            s3,
             self.write,
             synchronous=settings.target.kind is TargetKind.LOCAL,
             run_id=self.run_id,
