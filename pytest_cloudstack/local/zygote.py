@@ -136,11 +136,12 @@ def preload() -> None:
     # default-account backends (empty, as a cold emulator makes them), moto's service models,
     # and the botocore data behind the event source pollers' clients.
     preload_backend_apps(PRELOADED_SERVICES)
-    from moto.core.utils import get_service_model
+    with contextlib.suppress(Exception):  # an optimisation: a moto that moved it only loses it
+        from moto.core.utils import get_service_model
 
-    for service in PRELOADED_SERVICES:
-        with contextlib.suppress(Exception):
-            get_service_model(service)
+        for service in PRELOADED_SERVICES:
+            with contextlib.suppress(Exception):
+                get_service_model(service)
     session = client_session()
     for service in ("lambda", "sqs", "dynamodbstreams"):
         session.client(
