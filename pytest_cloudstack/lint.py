@@ -12,6 +12,7 @@ everything they depend on (the template's bytes, cfn-lint's version, the region,
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -27,7 +28,7 @@ from typing import Any
 
 from pytest_cloudstack.errors import TemplateError
 from pytest_cloudstack.paths import cache_home
-from pytest_cloudstack.settings import LintMode
+from pytest_cloudstack.settings import LintMode, Settings
 
 #: how long the linter may take before the gate gives up on it (and says so)
 LINT_SECONDS = 180.0
@@ -216,6 +217,39 @@ def apply_gate(verdict: Verdict, mode: LintMode, label: str, write: Callable[[st
         write(f"cfn-lint {finding.level.lower()}: {finding.describe(label)}")
     if stopping:
         raise TemplateError(_stop_message(stopping, mode, label))
+
+
+def start_lint(settings: Settings, region: str) -> LintJob | None:
+    """cfn-lint the configured template now, in a child, so that it overlaps collection. None
+    when the gate is off or there is no template file yet (the deploy reports that one)."""
+    from pytest_cloudstack.template import find_default_template
+
+    if settings.lint is LintMode.OFF:
+        return None
+    path = settings.template or find_default_template(settings.rootdir)
+    if path is None:
+        return None
+    return LintJob(path, region, settings.rootdir).start()
+
+
+def gate(
+    source: Path | dict[str, Any],
+    settings: Settings,
+    region: str,
+    started: LintJob | None,
+    write: Callable[[str], None],
+) -> None:
+    """Stop on cfn-lint's errors (and warnings, if asked) before anything is packaged;
+    ``started`` is ``start_lint``'s job, used when it linted this very file."""
+    if settings.lint is LintMode.OFF:
+        return
+    verdict = lint_template(source, region, settings.rootdir, started)
+    label = "(template from the hook)"
+    if isinstance(source, Path):
+        label = str(source)
+        with contextlib.suppress(ValueError):
+            label = str(source.relative_to(settings.rootdir))
+    apply_gate(verdict, settings.lint, label, write)
 
 
 def _stop_message(findings: Sequence[Finding], mode: LintMode, label: str) -> str:

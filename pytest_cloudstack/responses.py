@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,9 +34,9 @@ _JSON_ERROR = re.compile(r'"__type":\s*"([^"]+)",\s*"message":\s*"((?:[^"\\]|\\.
 
 
 def is_service_error(error: BaseException) -> bool:
-    """A failed AWS call: botocore's ``ClientError``, any ``BotoCoreError``, or the parser's
-    ``ResponseParserError`` (which is neither, and is what an HTML error page gives)."""
-    return any(klass.__module__.startswith("botocore.") for klass in type(error).__mro__)
+    """A failed AWS call: one of ``boto_errors()``, for where an ``except`` clause can't say it."""
+    # Without botocore loaded no error can be one of its; and checking must not import it.
+    return "botocore" in sys.modules and isinstance(error, boto_errors())
 
 
 def service_message(error: BaseException) -> str:
@@ -168,7 +169,8 @@ def tags_of(description: Mapping[str, Any]) -> dict[str, str]:
 
 
 def boto_errors() -> tuple[type[Exception], ...]:
-    """What a botocore call raises when the service (or what answers in its place) fails:
+    """What a botocore call raises when the service (or what answers in its place) fails, for
+    ``except`` clauses; the one definition of it (``is_service_error`` asks it too).
     ``ResponseParserError`` (an HTML page where XML was expected) is neither of the others."""
     from botocore.exceptions import BotoCoreError, ClientError
     from botocore.parsers import ResponseParserError

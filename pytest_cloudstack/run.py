@@ -14,7 +14,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,15 +23,19 @@ import pytest
 from pytest_cloudstack import naming
 from pytest_cloudstack.connection import EMULATOR_REGION, Connection, remote_connection
 from pytest_cloudstack.environment import export_stack_name, pointed_at
-from pytest_cloudstack.errors import (
-    CloudStackError,
-    ConfigurationError,
-    DeployError,
-    ServiceError,
-    TemplateError,
-)
+from pytest_cloudstack.errors import CloudStackError, DeployError, ServiceError, TemplateError
 from pytest_cloudstack.responses import boto_errors, is_service_error, reason, service_message
-from pytest_cloudstack.settings import Keep, LintMode, Settings, TargetKind
+from pytest_cloudstack.run_report import (
+    TeardownReport,
+    delete_command,
+    hook_template,
+    kept_detail,
+    retained_detail,
+    retained_resources,
+    summary_lines,
+    user_traceback,
+)
+from pytest_cloudstack.settings import Keep, Settings, TargetKind
 from pytest_cloudstack.stack import Stack, describe_stack
 
 if TYPE_CHECKING:
@@ -40,14 +44,6 @@ if TYPE_CHECKING:
     from pytest_cloudstack.share import SharedStack
 
 Writer = Callable[[str], None]
-
-
-@dataclass
-class TeardownReport:
-    """What happened to the stack at the end: ``deleted``, ``kept`` or ``failed``."""
-
-    outcome: str
-    detail: str
 
 
 class CloudStackRun:
@@ -129,14 +125,21 @@ class CloudStackRun:
             self.name = naming.stack_name(settings.prefix, self.branch.branch, user)
         self.template_label = self._template_label()
         if settings.upgrade_from:
-            self._check_upgrade_settings(settings.upgrade_from)
+            from pytest_cloudstack.upgrade_path import check_upgrade_settings
+
+            check_upgrade_settings(settings, settings.upgrade_from)
         self.connection = self.shared or self._connect()
         from pytest_cloudstack.calls import CallGuard
 
         self._calls = CallGuard(
             self.write, settings.timeout, self.connection.region, self.connection.endpoint_url
         )
-        self._start_lint()
+        from pytest_cloudstack.lint import start_lint
+
+        # cfn-lint in a child from now on: it overlaps collection
+        self._lint = start_lint(settings, self.connection.region)
+        if self._lint is not None:
+            self._exit.callback(self._lint.cancel)
         self._exit.enter_context(export_stack_name(self.name, settings.env_names))
         if settings.target.kind is not TargetKind.LOCAL and not settings.share:
             # One session per stack name on this machine (a shared stack has many by design).
@@ -145,49 +148,12 @@ class CloudStackRun:
             scope = f"{self.connection.endpoint_url or 'aws'}|{self.connection.profile}|{self.connection.region}"
             self._exit.enter_context(StackLock(self.name, scope))
 
-    def _check_upgrade_settings(self, ref: str) -> None:
-        from pytest_cloudstack.upgrade import resolve_ref
-
-        if self.settings.share:
-            raise ConfigurationError(
-                "--cloud-stack-upgrade-from deploys REF on a fresh stack, then updates it: it "
-                "cannot share a stack with other sessions (cloud_stack_share); use one or the other"
-            )
-        if self.settings.reuse:
-            raise ConfigurationError(
-                "--cloud-stack-upgrade-from deploys REF on a fresh stack, then updates it: it "
-                "cannot adopt an existing stack (--cloud-stack-reuse); use one or the other"
-            )
-        resolve_ref(self.settings.rootdir, ref)
-
-    def _start_lint(self) -> None:
-        """cfn-lint the configured template now, in a child: it overlaps collection."""
-        from pytest_cloudstack.lint import LintJob
-        from pytest_cloudstack.template import find_default_template
-
-        assert self.connection is not None
-        if self.settings.lint is LintMode.OFF:
-            return
-        path = self.settings.template or find_default_template(self.settings.rootdir)
-        if path is not None:
-            job = LintJob(path, self.connection.region, self.settings.rootdir).start()
-            self._lint = job
-            self._exit.callback(job.cancel)
-
     def _gate(self, source: Path | dict[str, Any]) -> None:
         """Stop on cfn-lint's errors (and warnings, if asked) before anything is packaged."""
-        from pytest_cloudstack.lint import apply_gate, lint_template
+        from pytest_cloudstack.lint import gate
 
         assert self.connection is not None
-        if self.settings.lint is LintMode.OFF:
-            return
-        verdict = lint_template(source, self.connection.region, self.settings.rootdir, self._lint)
-        label = "(template from the hook)"
-        if isinstance(source, Path):
-            label = str(source)
-            with contextlib.suppress(ValueError):
-                label = str(source.relative_to(self.settings.rootdir))
-        apply_gate(verdict, self.settings.lint, label, self.write)
+        gate(source, self.settings, self.connection.region, self._lint, self.write)
 
     def _connect(self) -> Connection:
         settings = self.settings
@@ -386,11 +352,10 @@ class CloudStackRun:
     def _claim_shared_stack(self, request: DeployRequest) -> Stack | None:
         """Register as a user of the shared stack; the joined stack, or None: deploy it."""
         from pytest_cloudstack.naming import COMMIT_TAG, HASH_TAG
-        from pytest_cloudstack.share import SharedStack
+        from pytest_cloudstack.share import SharedStack, claim_stack
 
         assert self.connection is not None
         started = time.monotonic()
-        operations = self._operations
         share = SharedStack(
             replace(self.connection, guard=self._calls).client("ssm", self._session),
             self.name,
@@ -401,25 +366,11 @@ class CloudStackRun:
             self.settings.timeout,
         )
         self._share = self._exit.enter_context(share)
-
-        def status() -> str:
-            found = operations.describe(self.name)
-            return str(found["StackStatus"]) if found else ""
-
-        claim = share.claim(status)
-        if claim.role == "deploy":
+        joined = claim_stack(share, self._operations, self.connection, self.write, started)
+        if joined is None:
             return None
-        description = operations.describe(self.name)
-        if description is None:
-            raise DeployError(self.name, "the shared stack was marked ready but does not exist")
-        operations.stack_id = description["StackId"]  # the last user out deletes it
-        self.deploy_action, self.deploy_seconds = "joined", time.monotonic() - started
-        self.write(f"stack {self.name} joined (deployed by {claim.deployer or 'another session'})")
-        stack = Stack(
-            describe_stack(
-                self.connection, operations.cloudformation, description["StackId"], description
-            )
-        )
+        self.deploy_action, self.deploy_seconds = "joined", joined.seconds
+        stack = Stack(joined.description)
         self.config.hook.pytest_cloudstack_deployed(stack=stack)
         return stack
 
@@ -442,78 +393,42 @@ class CloudStackRun:
         self, request: DeployRequest, report_only: bool = False
     ) -> DeployRequest | None:
         """REF's deploy request, after checking what updating it to ``request`` would destroy."""
-        import dataclasses
+        from pytest_cloudstack.upgrade_path import prepare_previous
 
-        from pytest_cloudstack.upgrade import UpgradeError, check_upgrade, checkout
-
-        ref = self.settings.upgrade_from
-        assert ref is not None and self.connection is not None
-        source = self._template_source()
-        if not isinstance(source, Path):
-            raise ConfigurationError(
-                "--cloud-stack-upgrade-from needs a template file; the pytest_cloudstack_template "
-                "hook returned a mapping"
-            )
-        # The working tree's packaging state is what the session reports; REF's is transient.
-        kept = (self.retained, self.artifacts, self._operations, self._template_body)
-        with checkout(self.settings.rootdir, source, ref) as old:
-            if old.template is None:
-                self.write(
-                    f"upgrade from {ref}: the template does not exist there; nothing to check"
-                )
-                return None
-            settings = dataclasses.replace(
-                self.settings, rootdir=old.rootdir, template=old.template
-            )
-            try:
-                previous = self._prepare(old.template, settings)
-            except CloudStackError as error:
-                raise UpgradeError(
-                    f"the project as it is at {ref} ({old.commit[:7]}) cannot be deployed, so "
-                    f"there is nothing to upgrade from: {error}"
-                ) from None
-        self.retained, self.artifacts, self._operations, self._template_body = kept
-        check = check_upgrade(
-            _deployable(previous, self.connection.region),
-            _deployable(request, self.connection.region),
+        assert self.connection is not None
+        return prepare_previous(
+            request,
+            self._template_source(),
+            self.settings,
+            self._prepare_other,
             self.connection.region,
-            self.settings.stateful_types,
-            self.settings.allow_destroy,
+            self.write,
+            report_only,
         )
-        for line in check.lines(f"{ref} ({old.commit[:7]})"):
-            self.write(line)
-        if not report_only:
-            check.raise_if_blocked(ref)
-        return previous
+
+    def _prepare_other(self, source: Path, settings: Settings) -> DeployRequest:
+        """Another version of the project's request (REF's): the working tree's packaging state
+        is what the session reports, so it is kept; REF's is transient."""
+        kept = (self.retained, self.artifacts, self._operations, self._template_body)
+        request = self._prepare(source, settings)
+        self.retained, self.artifacts, self._operations, self._template_body = kept
+        return request
 
     def _deploy_previous(self, previous: DeployRequest, request: DeployRequest) -> None:
         """Create the stack from REF's template, let the suite seed its data, and on AWS ask
         CloudFormation's change set too before the update to ``request``."""
+        from pytest_cloudstack.upgrade_path import deploy_previous
+
         assert self.connection is not None
-        ref = self.settings.upgrade_from
-        assert ref is not None
-        outcome = self._operations.deploy(previous, reuse=False)
-        self.write(f"stack {self.name} created from {ref} in {outcome.seconds:.1f}s")
-        description = describe_stack(
-            self.connection, self._operations.cloudformation, outcome.stack_id, outcome.description
+        deploy_previous(
+            self._operations,
+            self.connection,
+            previous,
+            request,
+            self.settings,
+            self.config.hook.pytest_cloudstack_before_upgrade,
+            self.write,
         )
-        self.config.hook.pytest_cloudstack_before_upgrade(stack=Stack(description), ref=ref)
-        if not self.connection.is_emulator:
-            # The service's own verdict for the real stack (emulators' change sets are not it).
-            import json
-
-            from pytest_cloudstack.plan import plan
-            from pytest_cloudstack.upgrade import cross_check
-
-            planned = plan(self._operations, request, self.write)
-            check = cross_check(
-                ((c.logical_id, c.resource_type, c.action, c.replacement) for c in planned),
-                json.loads(previous.template_body),
-                self.settings.stateful_types,
-                self.settings.allow_destroy,
-            )
-            check.raise_if_blocked(ref)
-        self.write(f"updating stack {self.name} to the working tree")
 
     def _prepare(
         self, source: Path | None = None, settings: Settings | None = None
@@ -602,7 +517,7 @@ class CloudStackRun:
             from_hook = self.config.hook.pytest_cloudstack_template(config=self.config)
         if from_hook is not None:
             self.template_label = "(from the pytest_cloudstack_template hook)"
-            return _hook_template(self.config, from_hook)
+            return hook_template(self.config, from_hook)
         if self.settings.template is not None:
             return self.settings.template
         found = find_default_template(self.settings.rootdir)
@@ -734,7 +649,7 @@ class CloudStackRun:
             self.hook_error = f"{type(error).__name__}: {error}"
             self.write(
                 f"the pytest_cloudstack_teardown hook raised {type(error).__name__}; "
-                f"the teardown goes on:\n{_user_traceback(error)}"
+                f"the teardown goes on:\n{user_traceback(error)}"
             )
 
     def teardown_failed(self) -> bool:
@@ -743,128 +658,18 @@ class CloudStackRun:
         return bool(self.hook_error) or (report is not None and report.outcome == "failed")
 
     def _retained_detail(self) -> str:
-        if not self.retained:
-            return ""
-        resources = self.stack.resources if self.stack is not None else {}
-        described = [
-            f"{logical} ({resources[logical].type} {resources[logical].physical_id})"
-            if logical in resources
-            else logical
-            for logical in self.retained
-        ]
-        return "\nleft behind on purpose (DeletionPolicy Retain): " + ", ".join(described)
+        return retained_detail(self.retained, self.stack)
 
     def _delete_command(self) -> str:
         assert self.connection is not None
-        command = self.connection.cli_command(
-            "cloudformation", "delete-stack", "--stack-name", self.name
-        )
-        return f"delete it by hand with: {command}"
+        return delete_command(self.connection, self.name)
 
     def _kept_detail(self) -> str:
-        if self.settings.target.kind is TargetKind.LOCAL:
-            return (
-                f"stack {self.name} kept, but the embedded emulator stops with this session, "
-                "so it goes with it; keep is meant for aws and endpoint targets"
-            )
-        return f"stack {self.name} kept; {self._delete_command().replace(' by hand', '')}"
+        assert self.connection is not None
+        local = self.settings.target.kind is TargetKind.LOCAL
+        return kept_detail(self.connection, self.name, local)
 
     def summary_lines(self) -> list[str]:
         """The terminal summary: where, what was deployed, what happened at the end."""
-        assert self.connection is not None
-        lines = [
-            f"target {self.connection.target}, region {self.connection.region}, stack {self.name}"
-        ]
-        if not self._deployed:
-            lines.append("not deployed: no selected test needed the stack")
-        elif self.deploy_error is not None:
-            lines.append(str(self.deploy_error))
-            events = getattr(self.deploy_error, "events", ())
-            if events:
-                lines.append("last stack events:")
-                lines.extend(events)
-            if self.failure_path is not None:
-                lines.append(f"failure summary: {self.failure_path}")
-        elif self.stack is None:
-            lines.append(f"the deploy did not finish: {self.deploy_unfinished or 'unknown'}")
-        elif self.deploy_action == "unchanged":
-            lines.append(
-                f"reused, unchanged ({self.deploy_seconds:.1f}s); "
-                f"{len(self.stack.resources) if self.stack else 0} resources"
-            )
-        else:
-            lines.append(
-                f"{self.deploy_action} in {self.deploy_seconds:.1f}s; "
-                f"{len(self.stack.resources) if self.stack else 0} resources"
-            )
-        if self._emulator is not None and self._emulator.start_kind:
-            lines.append(f"local emulator: {self._emulator.start_kind}")
-        if self.fidelity and self.deploy_error is None:
-            lines.append(self.fidelity)
-        total, uploaded = self.artifacts
-        if total:
-            lines.append(f"artifacts: {uploaded} uploaded, {total - uploaded} reused")
-        if self.hook_error:
-            lines.append(
-                f"the pytest_cloudstack_teardown hook raised {self.hook_error} (traceback above)"
-            )
-        if self.teardown_report is not None:
-            lines.append(self.teardown_report.detail)
-        return lines
-
-
-def _hook_template(config: pytest.Config, value: object) -> Path | dict[str, Any]:
-    """What a ``pytest_cloudstack_template`` hook returned, if it is a path or a mapping."""
-    if isinstance(value, dict):
-        return value
-    if isinstance(value, str | os.PathLike):
-        return Path(value)
-    hook = config.pluginmanager.hook.pytest_cloudstack_template
-    where = ", ".join(sorted({impl.plugin_name for impl in hook.get_hookimpls()}))
-    raise TemplateError(
-        f"the pytest_cloudstack_template hook ({where}) returned {value!r} "
-        f"({type(value).__name__}): it must return a template path (str or pathlib.Path), a "
-        "template as a dict, or None to use the configured template"
-    )
-
-
-def retained_resources(body: dict[str, Any]) -> tuple[str, ...]:
-    """Logical IDs that a stack delete leaves behind on purpose."""
-    resources = body.get("Resources", {})
-    return tuple(
-        logical
-        for logical, resource in resources.items()
-        if isinstance(resource, dict)
-        and resource.get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate")
-    )
-
-
-def _user_traceback(error: BaseException) -> str:
-    """The traceback of an error raised in a user's hook, without pluggy's and our frames."""
-    import traceback
-
-    import pluggy
-
-    ours = (str(Path(pluggy.__file__).parent), str(Path(__file__).parent))
-    frames = [
-        frame
-        for frame in traceback.extract_tb(error.__traceback__)
-        if not frame.filename.startswith(ours)
-    ]
-    return "Traceback (most recent call last):\n" + "".join(
-        [*traceback.format_list(frames), *traceback.format_exception_only(type(error), error)]
-    ).rstrip("\n")
-
-
-def _deployable(request: DeployRequest, region: str) -> dict[str, Any]:
-    """The body CloudFormation ends up with: packaged, and expanded where SAM is still to be."""
-    import json
-
-    from pytest_cloudstack.packaging.sam import SAM_TRANSFORM, transforms
-
-    body: dict[str, Any] = json.loads(request.template_body)
-    if SAM_TRANSFORM in transforms(body):
-        from pytest_cloudstack.packaging.sam import transform
-
-        body = transform(body, request.parameters, region, None)
-    return body
+        started = self._emulator.start_kind if self._emulator is not None else ""
+        return summary_lines(self, self._deployed, started)

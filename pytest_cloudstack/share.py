@@ -15,7 +15,8 @@ A session joins a ``ready`` stack of the same request hash; waits (with progress
 one deploys or deletes; refuses a stack that live users test with another template (another
 commit pushed mid-run) rather than update it under them. At the end it unregisters, and if no
 live user is left, it marks the stack ``deleting``, looks once more (a session that registered
-meanwhile keeps the stack), and deletes it.
+meanwhile keeps the stack), and deletes it. ``claim_stack`` is a run's side of the arrival: claim,
+then join the stack another session deployed, or deploy it.
 """
 
 from __future__ import annotations
@@ -28,12 +29,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_cloudstack.errors import ConcurrentRunError, DeployError
 from pytest_cloudstack.lease import holder_is_gone, process_scope, process_start
 from pytest_cloudstack.naming import current_user
 from pytest_cloudstack.responses import error_code
+
+if TYPE_CHECKING:
+    from pytest_cloudstack.connection import Connection
+    from pytest_cloudstack.deploy import StackOperations
+    from pytest_cloudstack.stack import StackDescription
 
 PREFIX = "/cloudstack/shares/"
 TTL_ENV = "CLOUD_STACK_SHARE_TTL"
@@ -343,6 +349,46 @@ class SharedStack:
             self.ssm.delete_parameter(Name=self.base + name)
         except Exception:  # gone already, or expiry cleans up what a failed delete leaves
             pass
+
+
+@dataclass(frozen=True)
+class Joined:
+    """The shared stack as this session joined it, and how long joining took."""
+
+    description: StackDescription
+    seconds: float
+
+
+def claim_stack(
+    share: SharedStack,
+    operations: StackOperations,
+    connection: Connection,
+    write: Writer,
+    started: float,
+) -> Joined | None:
+    """Claim the shared stack for this (registered) session: the stack it joins, or None when it
+    is the one to deploy. ``started`` is when the claim began (``time.monotonic()``)."""
+    from pytest_cloudstack.stack import describe_stack
+
+    name = share.stack_name
+
+    def status() -> str:
+        found = operations.describe(name)
+        return str(found["StackStatus"]) if found else ""
+
+    claim = share.claim(status)
+    if claim.role == "deploy":
+        return None
+    description = operations.describe(name)
+    if description is None:
+        raise DeployError(name, "the shared stack was marked ready but does not exist")
+    operations.stack_id = description["StackId"]  # the last user out deletes it
+    seconds = time.monotonic() - started
+    write(f"stack {name} joined (deployed by {claim.deployer or 'another session'})")
+    joined = describe_stack(
+        connection, operations.cloudformation, description["StackId"], description
+    )
+    return Joined(joined, seconds)
 
 
 def live_user_records(ssm: Any, stack_name: str) -> list[dict[str, Any]]:

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pytest_cloudstack.errors import ConfigurationError, TemplateError
-from pytest_cloudstack.run import CloudStackRun, TeardownReport
+from pytest_cloudstack.run import CloudStackRun
+from pytest_cloudstack.run_report import TeardownReport
 from pytest_cloudstack.settings import Settings
 
 if TYPE_CHECKING:

@@ -16,7 +16,13 @@ from botocore.exceptions import ClientError
 
 from pytest_cloudstack.calls import CallGuard
 from pytest_cloudstack.errors import CallTimeout, ServiceError
-from pytest_cloudstack.responses import explain, page_summary, service_message
+from pytest_cloudstack.responses import (
+    boto_errors,
+    explain,
+    is_service_error,
+    page_summary,
+    service_message,
+)
 from tests.conftest import MotoServer
 from tests.endpoints import PlainWebServer, SilentServer
 
@@ -94,6 +100,29 @@ def test_pages_are_summarised_by_status_and_first_line() -> None:
     assert page_summary("<html><body>\n\n</body></html>") == (
         "a web page instead of an AWS answer: ''"
     )
+
+
+def _subclasses(klass: type[Exception]) -> list[type[Exception]]:
+    found = [klass]
+    for sub in klass.__subclasses__():
+        found += _subclasses(sub)
+    return found
+
+
+def test_a_service_error_is_what_the_except_clauses_catch() -> None:
+    # One definition: every botocore failure the teardown's `except boto_errors()` catches is
+    # a service error to the deploy, and nothing else is.
+    from botocore.exceptions import BotoCoreError
+    from botocore.parsers import ResponseParserError
+
+    failures = [*_subclasses(BotoCoreError), *_subclasses(ClientError), ResponseParserError]
+    assert len(failures) > 100  # botocore's whole family, not a handful
+    for klass in failures:
+        error = klass.__new__(klass)  # their __init__ wants each class's own fields
+        assert is_service_error(error), klass
+        assert isinstance(error, boto_errors()), klass
+    for other in (ValueError("x"), KeyError("x"), CallTimeout("the call", "no answer")):
+        assert not is_service_error(other)
 
 
 def test_explain_names_an_unknown_region_and_an_unreachable_endpoint() -> None:
