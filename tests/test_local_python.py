@@ -6,9 +6,11 @@ declared runtime, which is what runs the code there."""
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -246,3 +248,59 @@ Resources:
             "cloud_stack_local_packages lets in packages installed for the host's Python)"
         ]
     )
+
+
+def _fake_pyenv(root: Path, version: str, target: str) -> Path:
+    """A pyenv tree whose ``versions/<version>/bin/python3.X`` links to ``target``."""
+    major_minor = ".".join(version.split(".")[:2])
+    binary = root / "versions" / version / "bin" / f"python{major_minor}"
+    binary.parent.mkdir(parents=True)
+    binary.symlink_to(target)
+    return binary
+
+
+@pytest.fixture
+def fresh_interpreter_choice() -> Iterator[None]:
+    from pytest_cloudstack.local.interpreter import _own_interpreter
+
+    _own_interpreter.cache_clear()
+    yield
+    _own_interpreter.cache_clear()
+
+
+@pytest.mark.usefixtures("fresh_interpreter_choice")
+def test_pyenv_shims_are_not_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pyenv shim runs one of pyenv's versions, which are looked at directly; running the shim
+    (a shell script) only cost time."""
+    root = tmp_path / "pyenv"
+    ran = tmp_path / "shim-ran"
+    shim = root / "shims" / "python3.99"
+    shim.parent.mkdir(parents=True)
+    shim.write_text(f"#!/bin/sh\ntouch {ran}\necho 3.99\n")
+    shim.chmod(0o755)
+    monkeypatch.setenv("PYENV_ROOT", str(root))
+    monkeypatch.setenv("PATH", f"{shim.parent}:{os.environ['PATH']}")
+    assert interpreter_for((3, 99)) == sys.executable  # no 3.99 under versions/
+    assert not ran.exists()
+
+
+@pytest.mark.usefixtures("fresh_interpreter_choice")
+def test_an_interpreter_binary_is_asked_once_then_remembered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a binary reported is kept by its file's identity: the cache, not the binary,
+    answers the next session (shown by a cache entry that only the cache could know)."""
+    from pytest_cloudstack.local.interpreter import _own_interpreter
+    from pytest_cloudstack.paths import cache_home, read_cached_json, write_cached_json
+
+    root = tmp_path / "pyenv"
+    host = Path(sys.executable).resolve()
+    binary = _fake_pyenv(root, "3.98.0", str(host))
+    monkeypatch.setenv("PYENV_ROOT", str(root))
+    assert interpreter_for((3, 98)) == sys.executable, "the host binary says it is not 3.98"
+    known = read_cached_json(cache_home() / "interpreters.json")
+    (key,) = [k for k in known if k.startswith(f"{host}|")]
+    assert known[key] == f"{sys.version_info[0]}.{sys.version_info[1]}"
+    write_cached_json(cache_home() / "interpreters.json", {key: "3.98"})  # as if it had said so
+    _own_interpreter.cache_clear()
+    assert interpreter_for((3, 98)) == str(binary), "answered from the cache, not by running it"
