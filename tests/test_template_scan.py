@@ -122,3 +122,18 @@ def test_the_scan_and_the_full_parse_agree_on_a_large_template(tmp_path: Path) -
     scanned = scan_resource_types(text)
     assert scanned is not None and len(scanned) == 300
     assert scanned == _full(tmp_path, text)
+
+
+def test_invalid_yaml_after_yaml_was_imported_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pytester's in-process runs drop and re-import ``yaml``; libyaml's extension keeps raising
+    the first import's error classes, which the new ``yaml.YAMLError`` does not catch. Seen with
+    pytest 7.4 as an INTERNALERROR at configure."""
+    import sys
+
+    import yaml  # the first import, whose classes libyaml keeps
+
+    for name in [n for n in sys.modules if n == "yaml" or n.startswith("yaml.")]:
+        monkeypatch.delitem(sys.modules, name)
+    import yaml  # noqa: F401, F811 - a new module, with new error classes
+
+    assert scan_resource_types(UNSURE["invalid YAML"]) is None
