@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,8 @@ def write_cached_json(path: Path, value: Any) -> bool:
     """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+        # Unique per thread too: the emulator's request threads may write the same entry.
+        temporary = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
         temporary.write_text(json.dumps(value), "utf-8")
         os.replace(temporary, path)
     except (OSError, TypeError, ValueError):
