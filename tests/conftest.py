@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 import pytest
+from templates import TABLE
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "orders"
@@ -147,7 +148,7 @@ _CI_VARIABLES = {
     "TRAVIS_COMMIT",
 }
 
-SMALL_TEMPLATE = """\
+SMALL_TEMPLATE = f"""\
 AWSTemplateFormatVersion: 2010-09-09
 Parameters:
   Stage:
@@ -156,12 +157,7 @@ Parameters:
 Resources:
   Queue:
     Type: AWS::SQS::Queue
-  Table:
-    Type: AWS::DynamoDB::Table
-    Properties:
-      BillingMode: PAY_PER_REQUEST
-      AttributeDefinitions: [{AttributeName: id, AttributeType: S}]
-      KeySchema: [{AttributeName: id, KeyType: HASH}]
+{TABLE}
   Bucket:
     Type: AWS::S3::Bucket
 Outputs:
