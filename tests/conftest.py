@@ -148,6 +148,22 @@ _CI_VARIABLES = {
     "TRAVIS_COMMIT",
 }
 
+
+def background_pytest(
+    project: pytest.Pytester, *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """``python -m pytest *args -p no:cacheprovider`` in ``project``, left running for the test to
+    watch, signal or race: its stdout and stderr together, as text, in ``stdout``."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "pytest", *args, "-p", "no:cacheprovider"],
+        cwd=project.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+
+
 SMALL_TEMPLATE = f"""\
 AWSTemplateFormatVersion: 2010-09-09
 Parameters:
