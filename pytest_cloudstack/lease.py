@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 
 from pytest_cloudstack.errors import ConcurrentRunError
 from pytest_cloudstack.naming import current_user
+from pytest_cloudstack.renewer import Renewer
 from pytest_cloudstack.responses import boto_errors, error_code, service_message
 
 PREFIX = "/cloudstack/leases/"
@@ -47,8 +47,7 @@ class StackLease:
         #: the run ID of a session that died on this machine holding the lease (taken over): the
         #: stack it left is a leftover, not another session's stack in use
         self.orphaned_run: str | None = None
-        self._stop = threading.Event()
-        self._renewer: threading.Thread | None = None
+        self._renewer = Renewer("cloudstack-lease", lambda: RENEW_EVERY, self._renew)
 
     def __enter__(self) -> StackLease:
         try:
@@ -61,9 +60,6 @@ class StackLease:
             )
             return self
         self.held = True
-        self._renewer = threading.Thread(
-            target=self._renew_until_stopped, name="cloudstack-lease", daemon=True
-        )
         self._renewer.start()
         return self
 
@@ -73,9 +69,7 @@ class StackLease:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self._stop.set()
-        if self._renewer is not None:
-            self._renewer.join(timeout=10)
+        self._renewer.stop()
         if self.held:
             try:
                 if self._holder().get("run_id") == self.run_id:
@@ -123,13 +117,9 @@ class StackLease:
                 "same moment; use --cloud-stack-name to run beside it"
             )
 
-    def _renew_until_stopped(self) -> None:
-        while not self._stop.wait(RENEW_EVERY):
-            try:
-                if self._holder().get("run_id") == self.run_id:
-                    self._put(overwrite=True)
-            except Exception:  # a missed renewal is retried at the next tick
-                continue
+    def _renew(self) -> None:
+        if self._holder().get("run_id") == self.run_id:
+            self._put(overwrite=True)
 
     def _put(self, overwrite: bool) -> None:
         value = json.dumps(

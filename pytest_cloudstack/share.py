@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_cloudstack.errors import ConcurrentRunError, DeployError
 from pytest_cloudstack.lease import holder_is_gone, process_scope, process_start
 from pytest_cloudstack.naming import current_user
+from pytest_cloudstack.renewer import Renewer
 from pytest_cloudstack.responses import error_code
 
 if TYPE_CHECKING:
@@ -91,17 +91,13 @@ class SharedStack:
         self._holding_deletion = False
         self._registered = False
         self._state = ""
-        self._stop = threading.Event()
-        self._renewer: threading.Thread | None = None
+        self._renewer = Renewer("cloudstack-share", lambda: ttl() / 3, self._renew)
 
     # -- membership -------------------------------------------------------------------------------
 
     def __enter__(self) -> SharedStack:
         self._put(f"users/{self.run_id}", self._record(), overwrite=True)
         self._registered = True
-        self._renewer = threading.Thread(
-            target=self._renew_until_stopped, name="cloudstack-share", daemon=True
-        )
         self._renewer.start()
         return self
 
@@ -111,9 +107,7 @@ class SharedStack:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self._stop.set()
-        if self._renewer is not None:
-            self._renewer.join(timeout=10)
+        self._renewer.stop()
         self._unregister()
         if self._holding_deployer and self._state in ("deploying", "deleting"):
             # Dying half-way: the next session must not wait for a holder that left.
@@ -303,19 +297,15 @@ class SharedStack:
             "expires_at": time.time() + ttl(),
         }
 
-    def _renew_until_stopped(self) -> None:
-        while not self._stop.wait(ttl() / 3):
-            try:
-                if self._registered:
-                    self._put(f"users/{self.run_id}", self._record(), overwrite=True)
-                if self._holding_deletion:
-                    self._put("deleting", self._record(), overwrite=True)
-                if self._holding_deployer and self._state in ("deploying", "deleting"):
-                    found = self._get("deployer") or {}
-                    if found.get("run_id") == self.run_id:
-                        self._put("deployer", {**found, **self._record()}, overwrite=True)
-            except Exception:  # a missed renewal is retried at the next tick
-                continue
+    def _renew(self) -> None:
+        if self._registered:
+            self._put(f"users/{self.run_id}", self._record(), overwrite=True)
+        if self._holding_deletion:
+            self._put("deleting", self._record(), overwrite=True)
+        if self._holding_deployer and self._state in ("deploying", "deleting"):
+            found = self._get("deployer") or {}
+            if found.get("run_id") == self.run_id:
+                self._put("deployer", {**found, **self._record()}, overwrite=True)
 
     def users(self) -> list[dict[str, Any]]:
         """Every registration on the stack, live or not."""

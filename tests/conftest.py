@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 import pytest
+from templates import TABLE
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "orders"
@@ -147,7 +148,23 @@ _CI_VARIABLES = {
     "TRAVIS_COMMIT",
 }
 
-SMALL_TEMPLATE = """\
+
+def background_pytest(
+    project: pytest.Pytester, *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """``python -m pytest *args -p no:cacheprovider`` in ``project``, left running for the test to
+    watch, signal or race: its stdout and stderr together, as text, in ``stdout``."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "pytest", *args, "-p", "no:cacheprovider"],
+        cwd=project.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+
+
+SMALL_TEMPLATE = f"""\
 AWSTemplateFormatVersion: 2010-09-09
 Parameters:
   Stage:
@@ -156,12 +173,7 @@ Parameters:
 Resources:
   Queue:
     Type: AWS::SQS::Queue
-  Table:
-    Type: AWS::DynamoDB::Table
-    Properties:
-      BillingMode: PAY_PER_REQUEST
-      AttributeDefinitions: [{AttributeName: id, AttributeType: S}]
-      KeySchema: [{AttributeName: id, KeyType: HASH}]
+{TABLE}
   Bucket:
     Type: AWS::S3::Bucket
 Outputs:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import pytest
 from conftest import MotoServer
+from templates import python_function, service_role
 
 pytestmark = pytest.mark.filterwarnings("error")
 
-TEMPLATE = """\
+TEMPLATE = (
+    """\
 AWSTemplateFormatVersion: 2010-09-09
 Resources:
   Orders:
@@ -46,30 +48,15 @@ Resources:
       VersioningConfiguration: {Status: Enabled}
   Notifications:
     Type: AWS::SNS::Topic
-  WorkerRole:
-    Type: AWS::IAM::Role
-    Properties:
-      AssumeRolePolicyDocument:
-        Version: "2012-10-17"
-        Statement:
-          - {Effect: Allow, Principal: {Service: lambda.amazonaws.com}, Action: sts:AssumeRole}
-  Worker:
-    Type: AWS::Lambda::Function
-    Properties:
-      Runtime: python3.12
-      Handler: index.handler
-      Role: !GetAtt WorkerRole.Arn
-      Code:
-        ZipFile: |
-          def handler(event, context):
-              return {"echo": event}
-  FlowRole:
-    Type: AWS::IAM::Role
-    Properties:
-      AssumeRolePolicyDocument:
-        Version: "2012-10-17"
-        Statement:
-          - {Effect: Allow, Principal: {Service: states.amazonaws.com}, Action: sts:AssumeRole}
+"""
+    + service_role("WorkerRole")
+    + "\n"
+    + python_function(
+        "Worker", 'def handler(event, context):\n    return {"echo": event}\n', role="WorkerRole"
+    )
+    + "\n"
+    + service_role("FlowRole", "states.amazonaws.com")
+    + """
   Flow:
     Type: AWS::StepFunctions::StateMachine
     Properties:
@@ -86,6 +73,7 @@ Outputs:
   UploadsBucketName:
     Value: !Ref Uploads
 """
+)
 
 CONFTEST = """\
 import base64

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import MotoServer
+from conftest import MotoServer, background_pytest
 from faults import FaultPlan, SlowStack, conftest_source, read_record
 
 NAME = "proj-sig"
@@ -31,21 +29,8 @@ class Session:
 
     def __init__(self, project: pytest.Pytester, moto: MotoServer, *args: str) -> None:
         self.project = project
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                f"--cloud-stack={moto.url}",
-                f"--cloud-stack-name={NAME}",
-                "-p",
-                "no:cacheprovider",
-                *args,
-            ],
-            cwd=project.path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+        self.process = background_pytest(
+            project, f"--cloud-stack={moto.url}", f"--cloud-stack-name={NAME}", *args
         )
 
     def wait_for(self, condition: Callable[[], bool], what: str, timeout: float = 60) -> None:

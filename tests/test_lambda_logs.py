@@ -4,29 +4,26 @@ On the local target, where the handlers really run and log to the emulator's Clo
 from __future__ import annotations
 
 import pytest
+from templates import ROLE, python_function
 
-TEMPLATE = """\
+GREETER = python_function(
+    "Greeter",
+    """
+    def handler(event, context):
+        print(f"greeting {event.get('name') or event['Records'][0]['body']}")
+        return {"ok": True}
+    """,
+)
+
+TEMPLATE = f"""\
 Resources:
-  Role:
-    Type: AWS::IAM::Role
-    Properties:
-      AssumeRolePolicyDocument: {Version: "2012-10-17", Statement: []}
+{ROLE}
   Queue:
     Type: AWS::SQS::Queue
-  Greeter:
-    Type: AWS::Lambda::Function
-    Properties:
-      Runtime: python3.12
-      Handler: index.handler
-      Role: !GetAtt Role.Arn
-      Code:
-        ZipFile: |
-          def handler(event, context):
-              print(f"greeting {event.get('name') or event['Records'][0]['body']}")
-              return {"ok": True}
+{GREETER}
   Events:
     Type: AWS::Lambda::EventSourceMapping
-    Properties: {EventSourceArn: !GetAtt Queue.Arn, FunctionName: !Ref Greeter, BatchSize: 1}
+    Properties: {{EventSourceArn: !GetAtt Queue.Arn, FunctionName: !Ref Greeter, BatchSize: 1}}
 """
 
 
@@ -74,30 +71,26 @@ def test_a_failing_test_shows_its_invocations_logs(lambda_project: pytest.Pytest
     assert "greeting quiet-caller" not in output, "passing tests get no section"
 
 
-FAILING_TEMPLATE = """\
-Resources:
-  Role:
-    Type: AWS::IAM::Role
-    Properties:
-      AssumeRolePolicyDocument: {Version: "2012-10-17", Statement: []}
-  Worker:
-    Type: AWS::Lambda::Function
-    Properties:
-      Runtime: python3.12
-      Handler: index.handler
-      Role: !GetAtt Role.Arn
-      Code:
-        ZipFile: |
-          import time
+WORKER = python_function(
+    "Worker",
+    """
+    import time
 
-          def handler(event, context):
-              if event.get("sleep"):
-                  print(f"sleeping before {event['name']}", flush=True)
-                  time.sleep(event["sleep"])
-              print(f"handling {event['name']}")
-              if event.get("fail"):
-                  raise KeyError(event["name"])
-              return {"ok": True}
+    def handler(event, context):
+        if event.get("sleep"):
+            print(f"sleeping before {event['name']}", flush=True)
+            time.sleep(event["sleep"])
+        print(f"handling {event['name']}")
+        if event.get("fail"):
+            raise KeyError(event["name"])
+        return {"ok": True}
+    """,
+)
+
+FAILING_TEMPLATE = f"""\
+Resources:
+{ROLE}
+{WORKER}
 """
 
 

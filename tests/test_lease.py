@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import MotoServer
+from conftest import MotoServer, background_pytest
 
 from pytest_cloudstack.lease import process_scope, process_start
 
@@ -41,20 +41,10 @@ def test_a_session_on_another_machine_is_refused_while_the_lease_lives(
                 time.sleep(0.05)
         """
     )
-    first = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            f"--cloud-stack={moto.url}",
-            f"--cloud-stack-name={NAME}",
-            "-p",
-            "no:cacheprovider",
-        ],
-        cwd=project.path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    first = background_pytest(
+        project,
+        f"--cloud-stack={moto.url}",
+        f"--cloud-stack-name={NAME}",
         env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "machine-1")},
     )
     try:

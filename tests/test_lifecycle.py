@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import MotoServer
+from conftest import MotoServer, background_pytest
 
 USES_STACK = """
 def test_uses_stack(cloud_stack):
@@ -289,13 +287,7 @@ def test_second_session_on_the_same_stack_is_refused(
                 time.sleep(0.05)
         """
     )
-    first = subprocess.Popen(
-        [sys.executable, "-m", "pytest", f"--cloud-stack={moto.url}", "-p", "no:cacheprovider"],
-        cwd=project.path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    first = background_pytest(project, f"--cloud-stack={moto.url}")
     try:
         deadline = time.monotonic() + 60
         while not started.exists():

@@ -9,6 +9,7 @@ import zipfile
 
 import pytest
 from conftest import MotoServer
+from templates import ROLE, python_function
 
 PASS = "def test_a(cloud_stack):\n    pass\n"
 
@@ -71,19 +72,10 @@ def test_code_over_250_mb_unzipped_is_warned_about_before_the_deploy(
                 member.write(chunk)
     project.makefile(
         ".yaml",
-        template="""\
+        template=f"""\
 Resources:
-  Role:
-    Type: AWS::IAM::Role
-    Properties:
-      AssumeRolePolicyDocument: {Version: "2012-10-17", Statement: []}
-  Handler:
-    Type: AWS::Lambda::Function
-    Properties:
-      Runtime: python3.12
-      Handler: app.handler
-      Role: !GetAtt Role.Arn
-      Code: code.zip
+{ROLE}
+{python_function("Handler", package="code.zip", handler="app.handler")}
 """,
     )
     project.makepyfile(PASS)

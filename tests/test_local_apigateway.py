@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from templates import python_function, service_role
 from test_local_lambda import Aws
 
 from pytest_cloudstack.local.emulator import LocalEmulator
@@ -733,26 +734,18 @@ def test_a_request_with_the_apis_own_host_name_reaches_it(
     assert aws.client("apigateway").get_rest_api(restApiId=api_id)["id"] == api_id
 
 
-PLAIN_OPENAPI_TEMPLATE = """\
-Resources:
-  Role:
-    Type: AWS::IAM::Role
-    Properties:
-      AssumeRolePolicyDocument:
-        Version: "2012-10-17"
-        Statement:
-          - {Effect: Allow, Principal: {Service: lambda.amazonaws.com}, Action: sts:AssumeRole}
-  Hello:
-    Type: AWS::Lambda::Function
-    Properties:
-      Runtime: python3.12
-      Handler: index.handler
-      Role: !GetAtt Role.Arn
-      Code:
-        ZipFile: |
-          def handler(event, context):
-              name = event["pathParameters"]["name"]
-              return {"statusCode": 200, "body": "hello " + name}
+HELLO = python_function(
+    "Hello",
+    """
+    def handler(event, context):
+        name = event["pathParameters"]["name"]
+        return {"statusCode": 200, "body": "hello " + name}
+    """,
+)
+
+PLAIN_OPENAPI_TEMPLATE = (
+    f"Resources:\n{service_role()}\n{HELLO}\n"
+    + """\
   Api:
     Type: AWS::ApiGateway::RestApi
     Properties:
@@ -773,6 +766,7 @@ Outputs:
   Url:
     Value: !Sub "https://${Api}.execute-api.${AWS::Region}.amazonaws.com/live"
 """
+)
 
 PLAIN_OPENAPI_TEST = """\
 import urllib.request

@@ -8,29 +8,21 @@ absent when local does everything the template asks.
 from __future__ import annotations
 
 import pytest
+from templates import python_function, service_role
 
-ROLE = """\
-  Role:
-    Type: AWS::IAM::Role
-    Properties:
-      AssumeRolePolicyDocument:
-        Version: "2012-10-17"
-        Statement:
-          - {Effect: Allow, Principal: {Service: lambda.amazonaws.com}, Action: sts:AssumeRole}
-  Function:
-    Type: AWS::Lambda::Function
-    Properties:
-      Runtime: python3.12
-      Handler: index.handler
-      Role: !GetAtt Role.Arn
-      Code: {ZipFile: "def handler(event, context):\\n    return event\\n"}
+ECHO = python_function("Function", "def handler(event, context):\n    return event\n")
+
+# What both templates have: a function and a queue.
+FUNCTION = f"""\
+{service_role()}
+{ECHO}
   Queue:
     Type: AWS::SQS::Queue
 """
 
 GAPS = f"""\
 Resources:
-{ROLE}
+{FUNCTION}
   Topic:
     Type: AWS::SNS::Topic
   Subscription:
@@ -57,7 +49,7 @@ Resources:
 
 CLEAN = f"""\
 Resources:
-{ROLE}
+{FUNCTION}
   Mapping:
     Type: AWS::Lambda::EventSourceMapping
     Properties: {{FunctionName: !Ref Function, EventSourceArn: !GetAtt Queue.Arn}}

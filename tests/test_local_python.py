@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import MotoServer
+from templates import ROLE, python_function
 
 from pytest_cloudstack.local.interpreter import interpreter_for
 
@@ -154,37 +155,24 @@ NEWER = "python3.19"  # no such interpreter anywhere yet
 
 
 def test_a_runtime_newer_than_the_host_is_said(pytester: pytest.Pytester) -> None:
-    pytester.makefile(
-        ".yaml",
-        template=f"""\
-Resources:
-  Role:
-    Type: AWS::IAM::Role
-    Properties:
-      AssumeRolePolicyDocument: {{Version: "2012-10-17", Statement: []}}
-  Newer:
-    Type: AWS::Lambda::Function
-    Properties:
-      Runtime: {NEWER}
-      Handler: index.handler
-      Role: !GetAtt Role.Arn
-      Code:
-        ZipFile: |
-          import sys
-          def handler(event, context):
-              return list(sys.version_info[:2])
-  Same:
-    Type: AWS::Lambda::Function
-    Properties:
-      Runtime: python{HOST}
-      Handler: index.handler
-      Role: !GetAtt Role.Arn
-      Code:
-        ZipFile: |
-          def handler(event, context):
-              return "same"
-""",
+    newer = python_function(
+        "Newer",
+        """
+        import sys
+        def handler(event, context):
+            return list(sys.version_info[:2])
+        """,
+        runtime=NEWER,
     )
+    same = python_function(
+        "Same",
+        """
+        def handler(event, context):
+            return "same"
+        """,
+        runtime=f"python{HOST}",
+    )
+    pytester.makefile(".yaml", template=f"Resources:\n{ROLE}\n{newer}\n{same}\n")
     # cfn-lint's gate knows python3.19 is no Lambda runtime yet and would stop the deploy.
     pytester.makeini("[pytest]\ncloud_stack_prefix = newer\ncloud_stack_lint = off\n")
     pytester.makepyfile(
@@ -211,28 +199,16 @@ Resources:
 )
 def test_allowed_host_packages_keep_functions_on_the_host(pytester: pytest.Pytester) -> None:
     """cloud_stack_local_packages are installed for the host's Python: so is what runs them."""
-    pytester.makefile(
-        ".yaml",
-        template="""\
-Resources:
-  Role:
-    Type: AWS::IAM::Role
-    Properties:
-      AssumeRolePolicyDocument: {Version: "2012-10-17", Statement: []}
-  Where:
-    Type: AWS::Lambda::Function
-    Properties:
-      Runtime: python3.12
-      Handler: index.handler
-      Role: !GetAtt Role.Arn
-      Code:
-        ZipFile: |
-          import sys
-          import six
-          def handler(event, context):
-              return list(sys.version_info[:2])
-""",
+    where = python_function(
+        "Where",
+        """
+        import sys
+        import six
+        def handler(event, context):
+            return list(sys.version_info[:2])
+        """,
     )
+    pytester.makefile(".yaml", template=f"Resources:\n{ROLE}\n{where}\n")
     pytester.makeini("[pytest]\ncloud_stack_prefix = hostpkg\ncloud_stack_local_packages = six\n")
     pytester.makepyfile(
         f"""

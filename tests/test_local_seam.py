@@ -19,6 +19,7 @@ from typing import Any
 
 import boto3
 import pytest
+from templates import service_role
 from test_local_lambda import alive, poll, zipped
 
 import pytest_cloudstack.local.seam as seam
@@ -27,15 +28,7 @@ from pytest_cloudstack.local.emulator import LocalEmulator
 
 REPO = Path(__file__).resolve().parent.parent
 
-ROLE = """\
-  Role:
-    Type: AWS::IAM::Role
-    Properties:
-      AssumeRolePolicyDocument:
-        Version: "2012-10-17"
-        Statement:
-          - {Effect: Allow, Principal: {Service: lambda.amazonaws.com}, Action: sts:AssumeRole}
-"""
+ROLE = service_role()
 
 APP = """\
 import os

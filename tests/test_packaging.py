@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from conftest import REPO, MotoServer
+from templates import service_role
 
 ARTIFACTS = "cloudstack-artifacts-123456789012-us-east-1"
 CDK_DATA = REPO / "tests" / "data" / "cdk-app"
@@ -51,15 +52,7 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_line(f"ExpectedBucketOwner: {sorted(map(str, CALLS['owners']))}")
 """
 
-ROLE = """
-  Role:
-    Type: AWS::IAM::Role
-    Properties:
-      AssumeRolePolicyDocument:
-        Version: "2012-10-17"
-        Statement:
-          - {Effect: Allow, Principal: {Service: lambda.amazonaws.com}, Action: sts:AssumeRole}
-"""
+ROLE = f"\n{service_role()}\n"
 
 CFN_TEMPLATE = (
     """\

@@ -10,44 +10,35 @@ import sys
 
 import pytest
 from conftest import MotoServer
+from templates import ROLE, TABLE, python_function
 
 from pytest_cloudstack import naming
 
-APP = """\
+APP = f"""\
 Resources:
-  Table:
-    Type: AWS::DynamoDB::Table
-    Properties:
-      BillingMode: PAY_PER_REQUEST
-      AttributeDefinitions: [{AttributeName: id, AttributeType: S}]
-      KeySchema: [{AttributeName: id, KeyType: HASH}]
+{TABLE}
   Orders:
     Type: AWS::SQS::Queue
 Outputs:
   TableName:
     Value: !Ref Table
     Export:
-      Name: !Sub "${AWS::StackName}-table"
+      Name: !Sub "${{AWS::StackName}}-table"
 """
 
-HARNESS = """\
+HARNESS = f"""\
 Parameters:
   AppStack:
     Type: String
 Resources:
-  Table:
-    Type: AWS::DynamoDB::Table
-    Properties:
-      BillingMode: PAY_PER_REQUEST
-      AttributeDefinitions: [{AttributeName: id, AttributeType: S}]
-      KeySchema: [{AttributeName: id, KeyType: HASH}]
+{TABLE}
   Results:
     Type: AWS::SQS::Queue
 Outputs:
   AppTable:
     Value:
       Fn::ImportValue:
-        Fn::Sub: "${AppStack}-table"
+        Fn::Sub: "${{AppStack}}-table"
 """
 
 INI = """\
@@ -347,26 +338,22 @@ def test_a_cdk_assembly_contributes_all_its_stacks_in_dependency_order(
     ]
 
 
-HARNESS_WITH_FUNCTION = """\
+CHECKER = python_function(
+    "Checker",
+    """
+    def handler(event, context):
+        print(f"checking {event['order']}")
+        return "late"
+    """,
+)
+
+HARNESS_WITH_FUNCTION = f"""\
 Parameters:
   AppStack:
     Type: String
 Resources:
-  Role:
-    Type: AWS::IAM::Role
-    Properties:
-      AssumeRolePolicyDocument: {Version: "2012-10-17", Statement: []}
-  Checker:
-    Type: AWS::Lambda::Function
-    Properties:
-      Runtime: python3.12
-      Handler: index.handler
-      Role: !GetAtt Role.Arn
-      Code:
-        ZipFile: |
-          def handler(event, context):
-              print(f"checking {event['order']}")
-              return "late"
+{ROLE}
+{CHECKER}
 """
 
 

@@ -16,30 +16,22 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, MotoServer
+from templates import ROLE, TABLE, python_function
 
-TEMPLATE = """\
+GREETER = python_function(
+    "Greeter",
+    """
+    def handler(event, context):
+        print(f"greeting {event['name']}")
+        return {"greeting": f"hello {event['name']}"}
+    """,
+)
+
+TEMPLATE = f"""\
 Resources:
-  Role:
-    Type: AWS::IAM::Role
-    Properties:
-      AssumeRolePolicyDocument: {Version: "2012-10-17", Statement: []}
-  Greeter:
-    Type: AWS::Lambda::Function
-    Properties:
-      Runtime: python3.12
-      Handler: index.handler
-      Role: !GetAtt Role.Arn
-      Code:
-        ZipFile: |
-          def handler(event, context):
-              print(f"greeting {event['name']}")
-              return {"greeting": f"hello {event['name']}"}
-  Table:
-    Type: AWS::DynamoDB::Table
-    Properties:
-      BillingMode: PAY_PER_REQUEST
-      AttributeDefinitions: [{AttributeName: id, AttributeType: S}]
-      KeySchema: [{AttributeName: id, KeyType: HASH}]
+{ROLE}
+{GREETER}
+{TABLE}
 Outputs:
   GreeterName:
     Value: !Ref Greeter
@@ -195,17 +187,12 @@ def test_a_bad_autouse_value_is_a_usage_error(pytester: pytest.Pytester) -> None
     )
 
 
-BROKEN_TEMPLATE = """\
+BROKEN_TEMPLATE = f"""\
 Parameters:
   Stage:
     Type: String
 Resources:
-  Table:
-    Type: AWS::DynamoDB::Table
-    Properties:
-      BillingMode: PAY_PER_REQUEST
-      AttributeDefinitions: [{AttributeName: id, AttributeType: S}]
-      KeySchema: [{AttributeName: id, KeyType: HASH}]
+{TABLE}
 """
 
 

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
-from conftest import MotoServer
+from conftest import MotoServer, background_pytest
 from faults import FaultPlan, Throttle, conftest_source
 
 NAME = "proj-td"
@@ -68,21 +66,7 @@ def test_one_sigterm_during_a_slow_teardown_hook_only_warns(
         """
     )
     project.makepyfile(PASS)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            f"--cloud-stack={moto.url}",
-            f"--cloud-stack-name={NAME}",
-            "-p",
-            "no:cacheprovider",
-        ],
-        cwd=project.path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = background_pytest(project, f"--cloud-stack={moto.url}", f"--cloud-stack-name={NAME}")
     deadline = time.monotonic() + 60
     while not (project.path / "hook-started").exists():
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()[0]
