@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import json
 import keyword
 import re
 from collections.abc import Callable, Mapping
@@ -383,16 +382,15 @@ def template_resources(path: Path) -> dict[str, str]:
     bytes, so an edited template is parsed again and an unchanged one never is. Raises
     ``TemplateError`` for a file that cannot be read or parsed (bounded: see template_file.py).
     """
+    from pytest_cloudstack.paths import read_cached_json
     from pytest_cloudstack.template_file import read_template_bytes
 
     data = read_template_bytes(path)
     entry = _cache_dir() / f"{hashlib.sha256(data).hexdigest()}.json"
-    try:
-        cached = json.loads(entry.read_text("utf-8"))["resources"]
-        if isinstance(cached, dict):
-            return {str(key): str(value) for key, value in cached.items()}
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
+    found = read_cached_json(entry)
+    cached = found.get("resources") if isinstance(found, dict) else None
+    if isinstance(cached, dict):
+        return {str(key): str(value) for key, value in cached.items()}
     resources = _scanned(data) if path.suffix.lower() != ".json" else None
     if resources is None:  # JSON, or something the quick scan is not sure of: parse in full
         from pytest_cloudstack.template import read_resource_types

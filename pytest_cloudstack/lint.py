@@ -275,10 +275,12 @@ def _finding(match: dict[str, Any]) -> Finding:
 
 
 def _read_cache(path: Path) -> tuple[Finding, ...] | None:
+    from pytest_cloudstack.paths import read_cached_json
+
+    data = read_cached_json(path)
     try:
-        data = json.loads(path.read_text())
-        return tuple(Finding(**item) for item in data)
-    except (OSError, ValueError, TypeError):
+        return tuple(Finding(**item) for item in data) if isinstance(data, list) else None
+    except TypeError:  # an entry of another shape
         return None
 
 

@@ -122,7 +122,6 @@ def preload() -> None:
     import werkzeug.serving  # noqa: F401
     from moto.moto_server import werkzeug_app  # noqa: F401
 
-    import pytest_cloudstack.local.emulator
     import pytest_cloudstack.local.runner  # noqa: F401
     from pytest_cloudstack.local import seam
     from pytest_cloudstack.local.emulator import preload_backend_apps
