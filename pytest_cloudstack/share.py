@@ -22,6 +22,7 @@ then join the stack another session deployed, or deploy it.
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import time
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 PREFIX = "/cloudstack/shares/"
 TTL_ENV = "CLOUD_STACK_SHARE_TTL"
 DEFAULT_TTL = 600.0
+MAX_TTL = 7 * 24 * 3600.0
 POLL_SECONDS = 1.0  # a waiting shard reads the deployer record this often (SSM allows ~40 reads/s)
 HEARTBEAT_SECONDS = 15.0
 
@@ -51,11 +53,14 @@ Writer = Callable[[str], None]
 
 
 def ttl() -> float:
-    """How long a registration lives without renewal (tests shorten it through the environment)."""
+    """How long a registration lives without renewal: ``CLOUD_STACK_SHARE_TTL`` seconds, from 1 s
+    to a week; anything else (not a number, infinite) is the default, since the renewer waits a
+    third of it and the expiry is a timestamp."""
     try:
-        return max(1.0, float(os.environ.get(TTL_ENV, DEFAULT_TTL)))
+        seconds = float(os.environ.get(TTL_ENV) or DEFAULT_TTL)
     except ValueError:
         return DEFAULT_TTL
+    return min(max(seconds, 1.0), MAX_TTL) if math.isfinite(seconds) else DEFAULT_TTL
 
 
 @dataclass(frozen=True)

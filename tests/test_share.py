@@ -244,3 +244,33 @@ def test_shards_ending_at_the_same_moment_still_delete_the_stack_once(
     assert calls.count("DeleteStack") == 1, calls
     assert moto.live_stacks() == {}
     assert _share_parameters(moto) == []
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("inf", "default"),
+        ("nan", "default"),
+        ("soon", "default"),
+        ("", "default"),
+        ("1e300", "max"),
+    ],
+)
+def test_an_unusable_share_ttl_is_bounded(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: str
+) -> None:
+    """The renewer waits a third of it, and the expiry is a timestamp: an infinite or huge value
+    would crash the renewer's thread (OverflowError) instead of renewing."""
+    from pytest_cloudstack import share
+
+    monkeypatch.setenv(share.TTL_ENV, value)
+    assert share.ttl() == {"default": share.DEFAULT_TTL, "max": share.MAX_TTL}[expected]
+
+
+def test_a_share_ttl_is_kept_within_one_second_and_a_week(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_cloudstack import share
+
+    monkeypatch.setenv(share.TTL_ENV, "0.01")
+    assert share.ttl() == 1.0
+    monkeypatch.setenv(share.TTL_ENV, "120")
+    assert share.ttl() == 120.0
