@@ -89,11 +89,7 @@ class StackLease:
                 raise
         holder = self._holder()
         gone = holder_is_gone(holder)
-        if (
-            holder.get("run_id") != self.run_id
-            and holder.get("expires_at", 0) > time.time()
-            and not gone
-        ):
+        if holder.get("run_id") != self.run_id and is_live(holder):
             until = time.strftime("%H:%M:%S", time.localtime(holder["expires_at"]))
             raise ConcurrentRunError(
                 f"stack {self.stack_name!r} is in use by another pytest session: "
@@ -148,6 +144,12 @@ def read_lease(ssm: Any, stack_name: str) -> dict[str, Any]:
         if error_code(error) == "ParameterNotFound":
             return {}
         raise
+    return decode_record(value)
+
+
+def decode_record(value: str) -> dict[str, Any]:
+    """A JSON record as the plugin writes it to SSM; empty when it is not one (written by hand,
+    truncated): a record nobody can be shown to hold."""
     try:
         found = json.loads(value)
     except ValueError:

@@ -32,7 +32,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from pytest_cloudstack.errors import ConcurrentRunError, DeployError
-from pytest_cloudstack.lease import holder_is_gone, process_scope, process_start
+from pytest_cloudstack.lease import decode_record, is_live, process_scope, process_start
 from pytest_cloudstack.naming import current_user
 from pytest_cloudstack.renewer import Renewer
 from pytest_cloudstack.responses import error_code
@@ -160,7 +160,7 @@ class SharedStack:
                 if self._take_deployer(overwrite=True, replacing=record):
                     return Claim("deploy")
                 continue
-            if not _is_live(record):  # its deployer or deleter died half-way
+            if not is_live(record):  # its deployer or deleter died half-way
                 if self._take_deployer(overwrite=True, replacing=record):
                     return Claim("deploy")
                 continue
@@ -195,7 +195,7 @@ class SharedStack:
         return [
             str(record.get("holder", "unknown"))
             for record in self.users()
-            if record.get("run_id") != self.run_id and _is_live(record)
+            if record.get("run_id") != self.run_id and is_live(record)
         ]
 
     def last_out(self) -> list[str]:
@@ -232,7 +232,7 @@ class SharedStack:
             if error_code(error) != "ParameterAlreadyExists":
                 raise
             holder = self._get("deleting") or {}
-            if _is_live(holder):
+            if is_live(holder):
                 return False
             self._put("deleting", self._record(), overwrite=True)
             time.sleep(0.2)
@@ -249,7 +249,7 @@ class SharedStack:
         """The stack is gone: the next session to arrive deploys again. The registrations of
         sessions that died (SIGKILL, a cancelled job) go with it."""
         for record in self.users():
-            if record.get("run_id") != self.run_id and not _is_live(record):
+            if record.get("run_id") != self.run_id and not is_live(record):
                 self._delete(f"users/{record.get('run_id')}")
         self._delete("deployer")
         self._delete("deleting")
@@ -278,7 +278,7 @@ class SharedStack:
             found = self._get("deployer") or {}
             if found.get("run_id") != self.run_id:
                 return False
-        if replacing is not None and not _is_live(replacing):
+        if replacing is not None and not is_live(replacing):
             self.write(
                 f"the session that was {replacing.get('state', '?')} {self.stack_name} "
                 f"({replacing.get('holder', 'unknown')}) is gone: this session takes over"
@@ -318,8 +318,8 @@ class SharedStack:
         paginator = self.ssm.get_paginator("get_parameters_by_path")
         for page in paginator.paginate(Path=f"{self.base}users/", Recursive=True):
             for parameter in page.get("Parameters", []):
-                found = _decode(parameter.get("Value", ""))
-                if found is not None:
+                found = decode_record(parameter.get("Value", ""))
+                if found:  # unreadable: nobody can be shown to hold it
                     records.append(found)
         return records
 
@@ -329,6 +329,7 @@ class SharedStack:
         )
 
     def _get(self, name: str) -> dict[str, Any] | None:
+        """The record; None when there is none, empty when it is unreadable (nobody holds it)."""
         from botocore.exceptions import ClientError
 
         try:
@@ -337,7 +338,7 @@ class SharedStack:
             if error_code(error) == "ParameterNotFound":
                 return None
             raise
-        return _decode(value)
+        return decode_record(value)
 
     def _delete(self, name: str) -> None:
         try:
@@ -389,17 +390,4 @@ def claim_stack(
 def live_user_records(ssm: Any, stack_name: str) -> list[dict[str, Any]]:
     """The live registrations on ``stack_name`` (a sweep never deletes such a stack)."""
     share = SharedStack(ssm, stack_name, "", "", "", lambda line: None, 0)
-    return [record for record in share.users() if _is_live(record)]
-
-
-def _is_live(record: dict[str, Any]) -> bool:
-    expires = record.get("expires_at", 0)
-    return isinstance(expires, int | float) and expires > time.time() and not holder_is_gone(record)
-
-
-def _decode(value: str) -> dict[str, Any] | None:
-    try:
-        found = json.loads(value)
-    except ValueError:
-        return None
-    return found if isinstance(found, dict) else None
+    return [record for record in share.users() if is_live(record)]

@@ -274,3 +274,19 @@ def test_a_share_ttl_is_kept_within_one_second_and_a_week(monkeypatch: pytest.Mo
     assert share.ttl() == 1.0
     monkeypatch.setenv(share.TTL_ENV, "120")
     assert share.ttl() == 120.0
+
+
+def test_an_unreadable_deployer_record_is_taken_over_not_waited_on(
+    pytester: pytest.Pytester, moto: MotoServer, tmp_path: Path
+) -> None:
+    """A deployer record that is not the plugin's JSON (written by hand, truncated) names no
+    holder: the session takes it over and deploys. It used to loop on it for good."""
+    _project(pytester, moto, FaultPlan())
+    moto.client("ssm").put_parameter(
+        Name=f"/cloudstack/shares/{STACK}/deployer", Value="{not json", Type="String"
+    )
+    output = _finish(_start(pytester, "a", 0, tmp_path), timeout=60)
+    assert "1 passed" in output, output
+    assert "this session takes over" in output, output
+    assert moto.live_stacks() == {}
+    assert _share_parameters(moto) == []
