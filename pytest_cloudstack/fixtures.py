@@ -15,7 +15,7 @@ import inspect
 import keyword
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -163,6 +163,8 @@ class AutoFixturePlan:
     error: str | None = None
     #: names prefixed with their stack's key: the same logical ID is in several stacks
     prefixed: tuple[str, ...] = ()
+    #: a template was read for them (through the plugin's cache folder)
+    read_template: bool = False
 
     def report(self) -> list[str]:
         """The header lines naming what was not generated, or renamed (the one place this is said)."""
@@ -285,6 +287,7 @@ def register_auto_fixtures(config: pytest.Config, settings: Settings) -> AutoFix
                 taken = existing_fixtures(config.pluginmanager, settings.rootdir)
                 primary = stacks[0][0] if stacks else "default"
                 plan = plan_auto_fixtures(resources, taken, others, primary)
+        plan = replace(plan, read_template=True)
     if plan.fixtures:
         holder = ModuleType("pytest_cloudstack.generated_fixtures")
         holder.__doc__ = "Fixtures generated from the template's resources."

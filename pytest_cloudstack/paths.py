@@ -59,8 +59,14 @@ def cache_warning() -> str | None:
     problem = cache_problem()
     if problem is None:
         return None
+    from pytest_cloudstack.errors import ConfigurationError
+
+    try:
+        fallback = cache_home()
+    except ConfigurationError as error:  # no folder at all: the session says so where it needs one
+        return f"cloudstack: {error}"
     return (
-        f"cloudstack: cache folder unusable ({problem}); using {cache_home()} instead: set "
+        f"cloudstack: cache folder unusable ({problem}); using {fallback} instead: set "
         "XDG_CACHE_HOME to a writable folder"
     )
 

@@ -129,11 +129,13 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     provider = config.stash.get(provider_key, None)
     header = getattr(provider, "header", None)
     lines = list(header()) if callable(header) else []
-    from pytest_cloudstack.paths import cache_warning
-
-    warning = cache_warning()
-    lines += [warning] if warning is not None else []
     plan = config.stash.get(resource_fixtures.plan_key, None)
+    if provider is not None or (plan is not None and plan.read_template):
+        # Only when this run used the cache folder: looking creates it.
+        from pytest_cloudstack.paths import cache_warning
+
+        warning = cache_warning()
+        lines += [warning] if warning is not None else []
     return lines + (plan.report() if plan is not None else [])
 
 

@@ -3,6 +3,8 @@ never an INTERNALERROR."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import MotoServer
@@ -77,3 +79,15 @@ def test_a_cache_folder_that_is_a_file_is_worked_around_with_a_warning(
     assert "INTERNALERROR" not in output and "Traceback" not in output
     result.stdout.fnmatch_lines([warning, "cloudstack: stack proj-main-* deleted in *"])
     assert moto.live_stacks() == {}
+
+
+def test_a_plain_run_without_a_template_leaves_no_cache_folder(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing needed the cache: the report header must not create it to look at it."""
+    cache = tmp_path / "fresh-cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    pytester.makeini("[pytest]\n")
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    pytester.runpytest().assert_outcomes(passed=1)
+    assert not (cache / "pytest-cloudstack").exists()
