@@ -253,3 +253,26 @@ def test_a_state_machine_execution_runs_its_lambda_tasks(aws: Aws) -> None:
     done = poll(lambda: finished(failed["executionArn"]), what="a failed execution")
     assert done["status"] == "FAILED"
     assert "cannot double 1" in done.get("cause", "")
+
+
+def test_a_malformed_openapi_body_is_left_to_the_service_not_a_crash() -> None:
+    """Shapes nobody generates but a hand-written template may hold: the adaptation skips what
+    it cannot read (the service then says what is wrong) instead of raising a raw traceback."""
+    body: dict[str, Any] = {
+        "Resources": {
+            "Api": {
+                "Type": "AWS::ApiGateway::RestApi",
+                "Properties": {
+                    "Body": {
+                        "info": {"title": "api"},
+                        "components": ["not", "a", "mapping"],
+                        "paths": {"/items": {"get": {"security": 5}}},
+                    }
+                },
+            },
+            "Deployment": {"Type": "AWS::ApiGateway::Deployment", "Properties": ["odd"]},
+        }
+    }
+    emulators.adapt(body)
+    methods = [r for r in body["Resources"].values() if r["Type"] == "AWS::ApiGateway::Method"]
+    assert [m["Properties"]["AuthorizationType"] for m in methods] == ["NONE"]

@@ -40,7 +40,7 @@ def adapt(body: dict[str, Any]) -> None:
             if (
                 isinstance(other, dict)
                 and other.get("Type") == "AWS::ApiGateway::Deployment"
-                and (other.get("Properties") or {}).get("RestApiId") == {"Ref": logical_id}
+                and _mapping(other.get("Properties")).get("RestApiId") == {"Ref": logical_id}
             ):
                 depends = other.get("DependsOn", [])
                 depends = [depends] if isinstance(depends, str) else list(depends)
@@ -52,7 +52,7 @@ def _write_out_authorizers(
 ) -> dict[str, str]:
     """Lambda and Cognito authorizers of the body, as ``AWS::ApiGateway::Authorizer``."""
     schemes = definition.get("securityDefinitions") or (
-        (definition.get("components") or {}).get("securitySchemes")
+        _mapping(definition.get("components")).get("securitySchemes")
     )
     made: dict[str, str] = {}
     if not isinstance(schemes, dict):
@@ -118,7 +118,8 @@ def _write_out_paths(
                 "HttpMethod": http_method,
                 "AuthorizationType": "NONE",
             }
-            for requirement in operation.get("security") or []:
+            requirements = operation.get("security")
+            for requirement in requirements if isinstance(requirements, list) else []:
                 for name in requirement if isinstance(requirement, dict) else ():
                     if name in authorizers:
                         method["AuthorizerId"] = {"Ref": authorizers[name]}
@@ -167,6 +168,11 @@ def _integration(integration: dict[str, Any]) -> dict[str, Any]:
             if isinstance(response, dict)
         ]
     return written
+
+
+def _mapping(value: object) -> dict[str, Any]:
+    """``value`` if it is a mapping; a template written by hand may hold anything there."""
+    return value if isinstance(value, dict) else {}
 
 
 def _alnum(path: str) -> str:
