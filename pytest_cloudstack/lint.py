@@ -34,8 +34,6 @@ from pytest_cloudstack.settings import LintMode, Settings
 LINT_SECONDS = 180.0
 #: the linter's child may use this much memory: a template that makes it explode stays bounded
 LINT_MEMORY_BYTES = 4 * 1024**3
-#: bigger files are not linted: the template reader refuses them with its own error
-MAX_TEMPLATE_BYTES = 4 * 1024**2
 _CONFIG_NAMES = (".cfnlintrc", ".cfnlintrc.yaml", ".cfnlintrc.yml")
 # The `cfn-lint` command itself, on this interpreter: same rules, same config file handling,
 # in bounded memory (set in the child: preexec_fn is unsafe in a parent that has threads).
@@ -100,14 +98,13 @@ class LintJob:
                 "so the template gate is off"
             )
             return self
+        from pytest_cloudstack.template_file import read_template_bytes
+
         try:
-            if not self.path.is_file() or self.path.stat().st_size > MAX_TEMPLATE_BYTES:
-                # Not a template the reader accepts: its own error says why, before the gate.
-                self._verdict = Verdict(note="template not linted: not a readable file")
-                return self
-            source = self.path.read_bytes()
-        except OSError as error:
-            self._verdict = Verdict(note=f"template not linted: {error.strerror}")
+            source = read_template_bytes(self.path)
+        except TemplateError as error:
+            # Not a template the reader accepts: its own error says why, before the gate.
+            self._verdict = Verdict(note=f"template not linted: {error.message}")
             return self
         self._cache_file = self._cache_path(source, version)
         cached = _read_cache(self._cache_file)
