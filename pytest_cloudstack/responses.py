@@ -101,7 +101,7 @@ def what_to_do(error: BaseException, region: str | None, endpoint_url: str | Non
         )
     elif name == "ReadTimeoutError":
         advice = "the endpoint accepted the connection but did not answer; check that it works"
-    elif _is_page(error):
+    elif is_unreadable_answer(error):
         advice = (
             f"is {endpoint_url} an AWS endpoint? moto answers HTTP 500 for template mistakes "
             "it cannot report as AWS errors: check the template and the endpoint's log"
@@ -143,10 +143,6 @@ def is_unreadable_answer(error: BaseException) -> bool:
     if type(error).__name__ != "ResponseParserError":
         return False
     return _JSON_ERROR.search(str(error)) is None
-
-
-def _is_page(error: BaseException) -> bool:
-    return is_unreadable_answer(error)
 
 
 def _looks_like_page(text: str) -> bool:

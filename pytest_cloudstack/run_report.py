@@ -69,13 +69,12 @@ def summary_lines(run: RunState, deployed: bool, emulator_start: str) -> list[st
         lines.append(f"the deploy did not finish: {run.deploy_unfinished or 'unknown'}")
     elif run.deploy_action == "unchanged":
         lines.append(
-            f"reused, unchanged ({run.deploy_seconds:.1f}s); "
-            f"{len(run.stack.resources) if run.stack else 0} resources"
+            f"reused, unchanged ({run.deploy_seconds:.1f}s); {len(run.stack.resources)} resources"
         )
     else:
         lines.append(
             f"{run.deploy_action} in {run.deploy_seconds:.1f}s; "
-            f"{len(run.stack.resources) if run.stack else 0} resources"
+            f"{len(run.stack.resources)} resources"
         )
     if emulator_start:
         lines.append(f"local emulator: {emulator_start}")

@@ -29,7 +29,6 @@ import pytest
 
 from pytest_cloudstack.errors import ConfigurationError, TemplateError
 from pytest_cloudstack.run import CloudStackRun
-from pytest_cloudstack.run_report import TeardownReport
 from pytest_cloudstack.settings import Settings
 
 if TYPE_CHECKING:
@@ -206,14 +205,6 @@ class StackSet:
     def emulator_death(self) -> str | None:
         """What happened to the ``local`` emulator (the first stack's, shared by all) if it died."""
         return self.primary.emulator_death() if self.runs else None
-
-    @property
-    def teardown_report(self) -> TeardownReport | None:
-        """A failed teardown if any stack's failed, else the first stack's report."""
-        reports = [run.teardown_report for run in self.runs.values() if run.teardown_report]
-        failed = [report for report in reports if report.outcome == "failed"]
-        chosen = failed or reports
-        return chosen[0] if chosen else None
 
     def summary_lines(self) -> list[str]:
         """The terminal summary: each stack's lines, in order."""
