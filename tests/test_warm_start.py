@@ -260,3 +260,37 @@ def test_a_bad_idle_setting_falls_back_to_the_default(
     result.assert_outcomes(passed=1)
     assert _start_kind(result.stdout.str()).startswith("warm start")
     assert time.monotonic() - started < 45, "the session waited for a parent that never served"
+
+
+ASK_FOR_A_FORK = """\
+import os, socket, time
+from pytest_cloudstack.local.warm import fork_emulator
+
+listener = socket.socket()
+listener.bind(("127.0.0.1", 0))
+listener.listen()
+started = time.monotonic()
+forked = fork_emulator(listener, (), dict(os.environ))
+print(forked is None, round(time.monotonic() - started, 1))
+"""
+
+
+def test_a_parent_that_cannot_start_means_a_cold_start_at_once(warm: Path, tmp_path: Path) -> None:
+    """A parent whose pre-import fails (here a broken moto) exits before it detaches: the
+    session learns it from the exit code and starts cold, instead of waiting a minute for a
+    socket that never comes."""
+    broken = tmp_path / "broken"
+    (broken / "moto").mkdir(parents=True)
+    (broken / "moto" / "__init__.py").write_text("raise ImportError('broken for the test')\n")
+    done = subprocess.run(
+        [sys.executable, "-c", ASK_FOR_A_FORK],
+        env={**os.environ, "PYTHONPATH": str(broken)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    no_fork, seconds = done.stdout.split()
+    assert no_fork == "True", done.stdout
+    assert float(seconds) < 30, f"waited {seconds} s for a parent that could not start"
+    assert not list(warm.glob("zygote-*")), "nothing of the failed parent is left"

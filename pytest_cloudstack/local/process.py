@@ -89,7 +89,10 @@ class EmulatorProcess:
             if self.warm:
                 from pytest_cloudstack.local.warm import fork_emulator
 
-                forked = fork_emulator(listener, self.local_packages, _child_environment())
+                try:
+                    forked = fork_emulator(listener, self.local_packages, _child_environment())
+                except Exception:  # a warm start is an optimisation: anything odd, start cold
+                    forked = None
                 if forked is not None:
                     self.process = forked
                     self.start_kind = f"warm start (forked by pid {forked.parent_pid})"

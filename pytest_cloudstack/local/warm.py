@@ -34,7 +34,9 @@ _SOCKET_PATH_MAX = 100  # sun_path is 108 bytes on Linux
 
 def warm_folder() -> Path | None:
     """The folder only this user can open (0700) that holds the parents' sockets, or None."""
-    if not hasattr(os, "fork") or not hasattr(socket, "AF_UNIX") or not hasattr(os, "getuid"):
+    # SO_PEERCRED (who asks for a fork) is Linux's: elsewhere, cold starts.
+    needed = (os, "fork"), (os, "getuid"), (socket, "AF_UNIX"), (socket, "SO_PEERCRED")
+    if not all(hasattr(module, name) for module, name in needed):
         return None
     base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
     folder = Path(base) / f"pytest-cloudstack-{os.getuid()}"
@@ -106,7 +108,8 @@ def fork_emulator(
         return None
     connection = _connect(path)
     if connection is None:
-        _start_parent(folder, path)
+        if not _start_parent(folder, path):
+            return None
         connection = _connect(path, wait=SPAWN_WAIT)
         if connection is None:
             return None
@@ -128,30 +131,36 @@ def _connect(path: Path, wait: float = 0.0) -> socket.socket | None:
             time.sleep(0.02)
 
 
-def _start_parent(folder: Path, path: Path) -> None:
-    """Start the warm parent of this key (it detaches), and stop those of older keys."""
+def _start_parent(folder: Path, path: Path) -> bool:
+    """Start the warm parent of this key, and stop those of older keys; False: it could not.
+
+    The parent's first process pre-imports, then detaches and exits 0 (its detached half binds
+    the socket at once); any other exit means no parent. Under the lock, so that sessions that
+    start together don't each pre-import a parent.
+    """
     from filelock import FileLock, Timeout
 
     try:
         with FileLock(str(folder / "start.lock"), timeout=SPAWN_WAIT):
             if _connect(path) is not None:
-                return  # another session started it meanwhile
+                return True  # another session started it meanwhile
             for stale in folder.glob("zygote-*.sock"):
                 _stop_parent(stale)
             idle = str(_idle_seconds())
             command = [sys.executable, "-m", "pytest_cloudstack.local.zygote"]
-            subprocess.run(
+            started = subprocess.run(
                 [*command, "--socket", str(path), "--idle", idle],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 cwd=folder,
                 env=_parent_environment(),
-                timeout=30,
+                timeout=SPAWN_WAIT,
                 check=False,
             )
     except (OSError, Timeout, subprocess.SubprocessError):
-        return
+        return False
+    return started.returncode == 0
 
 
 def _idle_seconds() -> float:

@@ -65,15 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         "--idle", type=float, default=900.0, help="exit after this many idle seconds"
     )
     args = parser.parse_args(argv)
-    # Detach: the session that starts it waits only for this first process, which exits at once.
-    if os.fork() > 0:
-        os._exit(0)
-    os.setsid()
-    return serve_forks(Path(args.socket), args.idle)
-
-
-def serve_forks(path: Path, idle: float) -> int:
-    """Pre-import, then fork an emulator per request until idle; the exit code."""
+    # All the slow work, and all that can fail, before detaching: the session that starts the
+    # parent waits for this process's exit code, so a parent that cannot start (a broken moto,
+    # a moved seam) costs that session the attempt, not a wait for a socket that never comes.
     preload()
     # Everything imported so far lives as long as every forked emulator: out of the collector's
     # sight, a forked emulator's first full collection does not walk (and copy, page by page)
@@ -82,6 +76,14 @@ def serve_forks(path: Path, idle: float) -> int:
     if threading.active_count() != 1:
         print("warm emulator: threads after the imports, refusing to fork", file=sys.stderr)
         return 3
+    if os.fork() > 0:
+        os._exit(0)
+    os.setsid()
+    return serve_forks(Path(args.socket), args.idle)
+
+
+def serve_forks(path: Path, idle: float) -> int:
+    """Fork an emulator per request (everything pre-imported) until idle; the exit code."""
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # forked emulators are reaped by the kernel
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
