@@ -286,9 +286,49 @@ TEMPLATE: dict[str, Any] = {
                 "MethodResponses": [{"StatusCode": "202"}, {"StatusCode": "400"}],
             },
         },
+        # A MOCK integration whose response template reads a path parameter.
+        "Things": {
+            "Type": "AWS::ApiGateway::Resource",
+            "Properties": {
+                "RestApiId": {"Ref": "QueueApi"},
+                "ParentId": {"Fn::GetAtt": ["QueueApi", "RootResourceId"]},
+                "PathPart": "things",
+            },
+        },
+        "Thing": {
+            "Type": "AWS::ApiGateway::Resource",
+            "Properties": {
+                "RestApiId": {"Ref": "QueueApi"},
+                "ParentId": {"Ref": "Things"},
+                "PathPart": "{id}",
+            },
+        },
+        "ThingMethod": {
+            "Type": "AWS::ApiGateway::Method",
+            "Properties": {
+                "RestApiId": {"Ref": "QueueApi"},
+                "ResourceId": {"Ref": "Thing"},
+                "HttpMethod": "GET",
+                "AuthorizationType": "NONE",
+                "Integration": {
+                    "Type": "MOCK",
+                    "RequestTemplates": {"application/json": '{"statusCode": 200}'},
+                    "IntegrationResponses": [
+                        {
+                            "StatusCode": "200",
+                            "ResponseTemplates": {
+                                "application/json": '{"id": "$input.params(\'id\')", '
+                                '"path": "$input.params().path.id"}'
+                            },
+                        }
+                    ],
+                },
+                "MethodResponses": [{"StatusCode": "200"}],
+            },
+        },
         "QueueDeployment": {
             "Type": "AWS::ApiGateway::Deployment",
-            "DependsOn": ["SendMethod", "LostMethod", "DelayMethod"],
+            "DependsOn": ["SendMethod", "LostMethod", "DelayMethod", "ThingMethod"],
             "Properties": {"RestApiId": {"Ref": "QueueApi"}, "StageName": "v1"},
         },
         "SqsIntegration": {
@@ -791,6 +831,11 @@ def test_sqs_errors_go_through_the_integration_responses(
     method = "POST" if path == "/lost" else "PUT"
     answer = requests.request(method, outputs["QueueUrl"] + path, json={}, timeout=30)
     assert (answer.status_code, answer.json()) == (400, {"rejected": code}), answer.text
+
+
+def test_a_mapping_template_reads_the_path_parameters(outputs: dict[str, str]) -> None:
+    answer = requests.get(outputs["QueueUrl"] + "/things/t-42", timeout=30)
+    assert (answer.status_code, answer.json()) == (200, {"id": "t-42", "path": "t-42"})
 
 
 def test_a_request_with_the_apis_own_host_name_reaches_it(

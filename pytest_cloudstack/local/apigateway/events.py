@@ -40,6 +40,8 @@ class Request:
     account_id: str
     region: str
     stage: str
+    #: the matched route's path parameters (``$input.params()`` of mapping templates)
+    path_parameters: dict[str, str] = field(default_factory=dict)
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     epoch_ms: int = field(default_factory=lambda: int(time.time() * 1000))
 

@@ -97,6 +97,7 @@ class Gateway:
             account_id=target.account_id,
             region=target.region,
             stage=target.stage,
+            path_parameters=dict(target.route.path_parameters),
         )
         answer = self._authorize(target, request)
         if answer is None:

@@ -57,7 +57,11 @@ class _Input:
     def params(self, name: str | None = None) -> Any:
         headers = {key: value for key, value in self._request.headers}
         query = dict(parse_qsl(self._request.query, keep_blank_values=True))
-        every = {"header": headers, "querystring": query, "path": {}}
+        every = {
+            "header": headers,
+            "querystring": query,
+            "path": dict(self._request.path_parameters),
+        }
         if name is None:
             return every
         for group in ("path", "querystring", "header"):
