@@ -221,7 +221,7 @@ def _mock(integration: apis.Integration, request: Request) -> Answer:
     template = templates.choose(integration.request_templates, request.header("content-type"))
     status = 200
     if template:
-        rendered = templates.render(template, request, None, {})
+        rendered = templates.render(template, request, None)
         try:
             status = int(json.loads(rendered).get("statusCode", 200))
         except (ValueError, AttributeError, TypeError):
@@ -256,7 +256,7 @@ def shaped(response: dict[str, Any], request: Request, body: bytes, status: int)
     response_templates = response.get("responseTemplates") or {}
     template = templates.choose(response_templates, "application/json")
     if template:
-        body = templates.render(template, request, body, {}).encode()
+        body = templates.render(template, request, body).encode()
     if not any(name.lower() == "content-type" for name, _ in headers):
         headers.append(("Content-Type", "application/json"))
     code = response.get("statusCode") or status

@@ -44,7 +44,7 @@ def integrate(
             return events.message(415, "Unsupported Media Type")
         rendered = request.body.decode(errors="replace")
     else:
-        rendered = templates.render(template, request, None, {})
+        rendered = templates.render(template, request, None)
     parameters = dict(parse_qsl(rendered, keep_blank_values=True))
     for name, source in integration.request_parameters.items():
         if name.startswith("integration.request.querystring."):

@@ -100,7 +100,7 @@ class _Util:
         return json.loads(str(text))
 
 
-def render(template: str, request: Request, body: bytes | None, context: dict[str, Any]) -> str:
+def render(template: str, request: Request, body: bytes | None) -> str:
     """The template evaluated for ``request`` (``body``: an integration's answer, or None)."""
     try:
         import airspeed  # type: ignore[import-untyped]
@@ -117,7 +117,6 @@ def render(template: str, request: Request, body: bytes | None, context: dict[st
             "accountId": request.account_id,
             "resourcePath": request.path,
             "identity": {"sourceIp": request.source_ip},
-            **context,
         },
     }
     return str(airspeed.Template(template).merge(variables))
