@@ -141,7 +141,7 @@ def _http_api_sqs(
     }
     status, body = _send(clients, target.region, parameters)
     if status != 200:
-        return Answer(500, [("Content-Type", "application/json")], events.HTTP_FAILURE)
+        return events.failure(http_api=True)
     return Answer(200, [("Content-Type", "application/json")], body)
 
 
