@@ -148,3 +148,22 @@ def test_the_fidelity_report_reads_the_deployed_template() -> None:
         "Kinesis (this AWS service integration is not run)",
     ]
     assert fidelity.line([]) is None
+
+
+def test_an_http_api_body_reports_every_kind_of_gap_not_just_the_first() -> None:
+    proxy = {"x-amazon-apigateway-integration": {"type": "HTTP_PROXY", "uri": "https://x"}}
+    jwt = {"x-amazon-apigateway-authorizer": {"type": "jwt"}}
+    api = {
+        "Type": "AWS::ApiGatewayV2::Api",
+        "Properties": {
+            "Body": {
+                "paths": {"/a": {"get": proxy}, "/b": {"get": proxy}},
+                "components": {"securitySchemes": {"first": jwt, "second": jwt}},
+            }
+        },
+    }
+    found = [str(finding) for finding in fidelity.report({"Resources": {"Api": api}}, ["Api"])]
+    assert found == [
+        "Api (HTTP_PROXY integrations are not run)",
+        "Api (JWT authorization is not checked)",
+    ]

@@ -625,3 +625,86 @@ def test_handles_on_local(pytester: pytest.Pytester) -> None:
     _project(pytester, test_data=DATA_TESTS)
     result = pytester.runpytest("--cloud-stack=local", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=20)
+
+
+# -- Api: REST or HTTP -----------------------------------------------------------------------------
+
+API_TEMPLATE = """\
+Resources:
+  Http:
+    Type: AWS::ApiGatewayV2::Api
+    Properties: {Name: http, ProtocolType: HTTP}
+  Rest:
+    Type: AWS::ApiGateway::RestApi
+    Properties: {Name: rest}
+Outputs:
+  HttpUrl:
+    Value: !GetAtt Http.ApiEndpoint
+  RestUrl:
+    Value: !Sub "https://${Rest}.execute-api.${AWS::Region}.amazonaws.com/prod"
+"""
+
+# While DENY is set, apigatewayv2 GetApi answers AccessDeniedException (as with expired
+# credentials): an error about the caller, not about the API.
+API_CONFTEST = """\
+import io
+import json
+
+import pytest
+from botocore.awsrequest import AWSResponse
+from urllib3.response import HTTPResponse
+
+CALLS = []
+DENY = []
+
+
+def _denied(request, event_name, **kwargs):
+    operation = event_name.rsplit(".", 1)[-1]
+    CALLS.append(operation)
+    if operation != "GetApi" or not DENY:
+        return None
+    data = json.dumps({"message": "The security token included in the request is expired"})
+    headers = {"Content-Type": "application/json", "x-amzn-ErrorType": "AccessDeniedException"}
+    raw = HTTPResponse(body=io.BytesIO(data.encode()), preload_content=False)
+    return AWSResponse(request.url, 403, headers, raw)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_cloudstack_boto_session(session):
+    session.events.register("before-send.apigatewayv2", _denied)
+"""
+
+API_TESTS = """\
+import pytest
+from botocore.exceptions import ClientError
+from conftest import CALLS, DENY
+
+
+def test_a_resources_type_says_rest_or_http_without_asking(cloud_stack):
+    DENY.append(True)
+    assert cloud_stack.api("Http").http_api is True
+    assert cloud_stack.api("Rest").http_api is False
+    assert "GetApi" not in CALLS
+
+
+def test_an_error_that_is_not_not_found_is_raised_not_taken_for_a_rest_api(cloud_stack):
+    DENY.append(True)
+    try:
+        with pytest.raises(ClientError, match="AccessDeniedException"):
+            cloud_stack.api("RestUrl").http_api
+        assert "GetApi" in CALLS
+    finally:
+        DENY.clear()
+    # once API Gateway answers: its NotFoundException is a REST API, an answer an HTTP one
+    assert cloud_stack.api("RestUrl").http_api is False
+    assert cloud_stack.api("HttpUrl").http_api is True
+"""
+
+
+def test_api_http_or_rest_on_local(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", template=API_TEMPLATE)
+    pytester.makeini("[pytest]\ncloud_stack_prefix = handles\n")
+    pytester.makeconftest(API_CONFTEST)
+    pytester.makepyfile(test_api=API_TESTS)
+    result = pytester.runpytest("--cloud-stack=local", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)

@@ -71,6 +71,13 @@ def handler(event, context):
     }
 """
 
+#: the integration response of an API -> SQS method for SQS's errors
+SQS_ERROR = {
+    "StatusCode": "400",
+    "SelectionPattern": "4\\d\\d",
+    "ResponseTemplates": {"application/json": '{"rejected": "$input.path(\'$.Error.Code\')"}'},
+}
+
 TEMPLATE: dict[str, Any] = {
     "Transform": "AWS::Serverless-2016-10-31",
     "Globals": {"Function": {"Runtime": "python3.12", "Handler": "index.handler", "Timeout": 5}},
@@ -227,9 +234,101 @@ TEMPLATE: dict[str, Any] = {
                 "MethodResponses": [{"StatusCode": "202"}],
             },
         },
+        # SQS's own errors (a queue that does not exist, a DelaySeconds that is not a number)
+        # go through the integration responses: 4xx selects the 400 one.
+        "Lost": {
+            "Type": "AWS::ApiGateway::Resource",
+            "Properties": {
+                "RestApiId": {"Ref": "QueueApi"},
+                "ParentId": {"Fn::GetAtt": ["QueueApi", "RootResourceId"]},
+                "PathPart": "lost",
+            },
+        },
+        "LostMethod": {
+            "Type": "AWS::ApiGateway::Method",
+            "Properties": {
+                "RestApiId": {"Ref": "QueueApi"},
+                "ResourceId": {"Ref": "Lost"},
+                "HttpMethod": "POST",
+                "AuthorizationType": "NONE",
+                "Integration": {
+                    "Type": "AWS",
+                    "IntegrationHttpMethod": "POST",
+                    "Uri": {
+                        "Fn::Sub": "arn:aws:apigateway:${AWS::Region}:sqs:path/${AWS::AccountId}/no-such-queue"
+                    },
+                    "RequestTemplates": {"application/json": "Action=SendMessage&MessageBody=x"},
+                    "IntegrationResponses": [{"StatusCode": "202"}, SQS_ERROR],
+                },
+                "MethodResponses": [{"StatusCode": "202"}, {"StatusCode": "400"}],
+            },
+        },
+        "DelayMethod": {
+            "Type": "AWS::ApiGateway::Method",
+            "Properties": {
+                "RestApiId": {"Ref": "QueueApi"},
+                "ResourceId": {"Ref": "Messages"},
+                "HttpMethod": "PUT",
+                "AuthorizationType": "NONE",
+                "RequestParameters": {"method.request.querystring.delay": False},
+                "Integration": {
+                    "Type": "AWS",
+                    "IntegrationHttpMethod": "POST",
+                    "Uri": {
+                        "Fn::Sub": "arn:aws:apigateway:${AWS::Region}:sqs:path/${AWS::AccountId}/${Inbox.QueueName}"
+                    },
+                    "RequestParameters": {
+                        "integration.request.querystring.DelaySeconds": "method.request.querystring.delay"
+                    },
+                    "RequestTemplates": {"application/json": "Action=SendMessage&MessageBody=x"},
+                    "IntegrationResponses": [{"StatusCode": "202"}, SQS_ERROR],
+                },
+                "MethodResponses": [{"StatusCode": "202"}, {"StatusCode": "400"}],
+            },
+        },
+        # A MOCK integration whose response template reads a path parameter.
+        "Things": {
+            "Type": "AWS::ApiGateway::Resource",
+            "Properties": {
+                "RestApiId": {"Ref": "QueueApi"},
+                "ParentId": {"Fn::GetAtt": ["QueueApi", "RootResourceId"]},
+                "PathPart": "things",
+            },
+        },
+        "Thing": {
+            "Type": "AWS::ApiGateway::Resource",
+            "Properties": {
+                "RestApiId": {"Ref": "QueueApi"},
+                "ParentId": {"Ref": "Things"},
+                "PathPart": "{id}",
+            },
+        },
+        "ThingMethod": {
+            "Type": "AWS::ApiGateway::Method",
+            "Properties": {
+                "RestApiId": {"Ref": "QueueApi"},
+                "ResourceId": {"Ref": "Thing"},
+                "HttpMethod": "GET",
+                "AuthorizationType": "NONE",
+                "Integration": {
+                    "Type": "MOCK",
+                    "RequestTemplates": {"application/json": '{"statusCode": 200}'},
+                    "IntegrationResponses": [
+                        {
+                            "StatusCode": "200",
+                            "ResponseTemplates": {
+                                "application/json": '{"id": "$input.params(\'id\')", '
+                                '"path": "$input.params().path.id"}'
+                            },
+                        }
+                    ],
+                },
+                "MethodResponses": [{"StatusCode": "200"}],
+            },
+        },
         "QueueDeployment": {
             "Type": "AWS::ApiGateway::Deployment",
-            "DependsOn": ["SendMethod"],
+            "DependsOn": ["SendMethod", "LostMethod", "DelayMethod", "ThingMethod"],
             "Properties": {"RestApiId": {"Ref": "QueueApi"}, "StageName": "v1"},
         },
         "SqsIntegration": {
@@ -717,6 +816,26 @@ def test_an_http_api_route_sends_to_sqs(aws: Aws, outputs: dict[str, str]) -> No
     [message] = sqs.receive_message(QueueUrl=outputs["InboxUrl"], WaitTimeSeconds=1)["Messages"]
     sqs.delete_message(QueueUrl=outputs["InboxUrl"], ReceiptHandle=message["ReceiptHandle"])
     assert (message["MessageId"], message["Body"]) == (sent, "hello queue")
+
+
+@pytest.mark.parametrize(
+    ("path", "code"),
+    [
+        ("/lost", "AWS.SimpleQueueService.NonExistentQueue"),
+        ("/messages?delay=soon", "InvalidParameterValue"),
+    ],
+)
+def test_sqs_errors_go_through_the_integration_responses(
+    outputs: dict[str, str], path: str, code: str
+) -> None:
+    method = "POST" if path == "/lost" else "PUT"
+    answer = requests.request(method, outputs["QueueUrl"] + path, json={}, timeout=30)
+    assert (answer.status_code, answer.json()) == (400, {"rejected": code}), answer.text
+
+
+def test_a_mapping_template_reads_the_path_parameters(outputs: dict[str, str]) -> None:
+    answer = requests.get(outputs["QueueUrl"] + "/things/t-42", timeout=30)
+    assert (answer.status_code, answer.json()) == (200, {"id": "t-42", "path": "t-42"})
 
 
 def test_a_request_with_the_apis_own_host_name_reaches_it(

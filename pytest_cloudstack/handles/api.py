@@ -10,13 +10,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from pytest_cloudstack.handles._common import handle_repr
+from pytest_cloudstack.handles._common import handle_repr, is_error
 
 if TYPE_CHECKING:
     from pytest_cloudstack.handles._resolve import HandleCache
 
 #: the stage SAM adds to every REST API it makes (a known SAM quirk), never the one to test
 _SAM_STAGE = "Stage"
+#: the resource types of HTTP APIs (API Gateway v2) and of REST APIs
+_HTTP_API_TYPES = ("AWS::ApiGatewayV2::Api", "AWS::Serverless::HttpApi")
+_REST_API_TYPES = ("AWS::ApiGateway::RestApi", "AWS::Serverless::Api")
 
 
 @dataclass
@@ -76,11 +79,19 @@ class Api:
     def http_api(self) -> bool:
         """Whether this is an HTTP API (API Gateway v2)."""
         if self._http_api is None:
-            try:
-                self._clients.client("apigatewayv2").get_api(ApiId=self.id)
+            resource = self._clients.stack.resources.get(self.logical_id or "")
+            if resource is not None and resource.type in _HTTP_API_TYPES:
                 self._http_api = True
-            except Exception:  # NotFoundException: a REST API
+            elif resource is not None and resource.type in _REST_API_TYPES:
                 self._http_api = False
+            else:  # an Output's value: ask API Gateway v2, which knows only HTTP APIs
+                try:
+                    self._clients.client("apigatewayv2").get_api(ApiId=self.id)
+                    self._http_api = True
+                except Exception as error:
+                    if not is_error(error, "NotFoundException"):
+                        raise  # throttling, expired credentials...: not an answer about the API
+                    self._http_api = False
         return self._http_api
 
     @property

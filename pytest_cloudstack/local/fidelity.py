@@ -101,21 +101,28 @@ def _http_api(logical_id: str, properties: dict[str, Any]) -> Iterable[str]:
     body = properties.get("Body")
     if not isinstance(body, dict):
         return
-    for path in (body.get("paths") or {}).values():
-        for operation in (path or {}).values() if isinstance(path, dict) else ():
-            if not isinstance(operation, dict):
-                continue
-            integration = operation.get("x-amazon-apigateway-integration") or {}
-            kind = str(integration.get("type") or "").upper()
-            if kind in ("HTTP_PROXY", "HTTP"):
-                yield f"{kind} integrations are not run"
-                return
+    operations = [
+        operation
+        for path in (body.get("paths") or {}).values()
+        if isinstance(path, dict)
+        for operation in path.values()
+        if isinstance(operation, dict)
+    ]
+    # each finding once, and every kind of finding (one must not hide the next)
+    kinds = {
+        str((operation.get("x-amazon-apigateway-integration") or {}).get("type") or "").upper()
+        for operation in operations
+    }
+    for kind in ("HTTP_PROXY", "HTTP"):
+        if kind in kinds:
+            yield f"{kind} integrations are not run"
     schemes = ((body.get("components") or {}).get("securitySchemes")) or {}
-    for scheme in schemes.values():
-        extension = (scheme or {}).get("x-amazon-apigateway-authorizer") or {}
-        if str(extension.get("type") or "").lower() == "jwt":
-            yield "JWT authorization is not checked"
-            return
+    if any(
+        str(((scheme or {}).get("x-amazon-apigateway-authorizer") or {}).get("type") or "").lower()
+        == "jwt"
+        for scheme in schemes.values()
+    ):
+        yield "JWT authorization is not checked"
 
 
 #: services whose AWS integrations local runs (SendMessage only, see apigateway/services.py)

@@ -177,7 +177,6 @@ MODEL_ATTRIBUTES = {
     "moto.apigateway.models.Resource": ("id", "resource_methods", "get_path"),
     "moto.apigateway.models.Method": (
         "http_method",
-        "authorization_type",
         "authorizer_id",
         "method_integration",
     ),
@@ -186,14 +185,12 @@ MODEL_ATTRIBUTES = {
         "uri",
         "request_templates",
         "passthrough_behaviour",
-        "credentials",
         "request_parameters",
         "integration_responses",
     ),
     "moto.apigatewayv2.models.Route": (
         "route_key",
         "target",
-        "authorization_type",
         "authorizer_id",
     ),
     "moto.apigatewayv2.models.Integration": (
@@ -202,7 +199,6 @@ MODEL_ATTRIBUTES = {
         "payload_format_version",
         "request_parameters",
         "integration_subtype",
-        "credentials_arn",
     ),
     "moto.apigatewayv2.models.Stage": ("name", "stage_variables"),
     "moto.apigatewayv2.models.Api": (

@@ -24,7 +24,6 @@ class Integration:
     payload_format: str = "1.0"
     request_templates: dict[str, str] = field(default_factory=dict)
     passthrough: str | None = None
-    credentials: str | None = None
     subtype: str | None = None
     request_parameters: dict[str, str] = field(default_factory=dict)
     #: REST integration responses: dicts with statusCode, selectionPattern, responseParameters,
@@ -37,7 +36,6 @@ class Authorizer:
     """A Lambda authorizer (``TOKEN`` or ``REQUEST``), or another kind local does not check."""
 
     id: str
-    name: str
     type: str  # TOKEN, REQUEST, COGNITO_USER_POOLS, JWT
     uri: str | None
     identity_source: str | None
@@ -58,7 +56,6 @@ class Target:
     path: str  # after the stage
     route: Route
     integration: Integration | None
-    authorization_type: str = "NONE"
     authorizer: Authorizer | None = None
     binary_media_types: list[str] = field(default_factory=list)
     cors: dict[str, Any] | None = None
@@ -166,7 +163,6 @@ def _resolve_rest(api: Any, method: str, path: str) -> Target | Answer:
             uri=raw.uri,
             request_templates=dict(raw.request_templates or {}),
             passthrough=raw.passthrough_behaviour,
-            credentials=raw.credentials,
             request_parameters=dict(raw.request_parameters or {}),
             responses=responses,
         )
@@ -175,7 +171,6 @@ def _resolve_rest(api: Any, method: str, path: str) -> Target | Answer:
         raw_authorizer = api.authorizers[chosen.authorizer_id]
         authorizer = Authorizer(
             id=raw_authorizer.id,
-            name=raw_authorizer.name or "",
             type=str(raw_authorizer.type or "TOKEN").upper(),
             uri=raw_authorizer.authorizer_uri,
             identity_source=raw_authorizer.identity_source,
@@ -198,7 +193,6 @@ def _resolve_rest(api: Any, method: str, path: str) -> Target | Answer:
         path=rest,
         route=route,
         integration=integration,
-        authorization_type=str(chosen.authorization_type or "NONE").upper(),
         authorizer=authorizer,
         binary_media_types=list(api.binaryMediaTypes or []),
         method_arn=(
@@ -250,7 +244,6 @@ def _resolve_http(api: Any, method: str, path: str) -> Target | Answer:
                 payload_format=str(raw.payload_format_version or "2.0"),
                 request_templates=dict(raw.request_templates or {}),
                 passthrough=raw.passthrough_behavior,
-                credentials=raw.credentials_arn,
                 subtype=raw.integration_subtype,
                 request_parameters=dict(raw.request_parameters or {}),
             )
@@ -260,7 +253,6 @@ def _resolve_http(api: Any, method: str, path: str) -> Target | Answer:
         source = raw_authorizer.identity_source
         authorizer = Authorizer(
             id=raw_authorizer.id,
-            name=raw_authorizer.name or "",
             type=str(raw_authorizer.authorizer_type or "REQUEST").upper(),
             uri=raw_authorizer.authorizer_uri,
             identity_source=",".join(source) if isinstance(source, list) else source,
@@ -283,7 +275,6 @@ def _resolve_http(api: Any, method: str, path: str) -> Target | Answer:
         path=request_path,
         route=route,
         integration=integration,
-        authorization_type=str(chosen.authorization_type or "NONE").upper(),
         authorizer=authorizer,
         cors=cors,
         method_arn=(

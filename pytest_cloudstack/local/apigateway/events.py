@@ -12,6 +12,7 @@ import fnmatch
 import json
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -23,6 +24,15 @@ HTTP_FAILURE = b'{"message":"Internal Server Error"}'
 
 _TEXT_TYPES = ("text/", "application/json", "application/javascript", "application/xml")
 _TEXT_SUFFIXES = ("+json", "+xml", "/x-www-form-urlencoded", "/ecmascript")
+
+
+def header(headers: Iterable[tuple[str, str]], name: str) -> str | None:
+    """The last value of header ``name`` (case-insensitive) in ``headers``, else None."""
+    found = None
+    for key, value in headers:
+        if key.lower() == name.lower():
+            found = value
+    return found
 
 
 @dataclass
@@ -40,16 +50,14 @@ class Request:
     account_id: str
     region: str
     stage: str
+    #: the matched route's path parameters (``$input.params()`` of mapping templates)
+    path_parameters: dict[str, str] = field(default_factory=dict)
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     epoch_ms: int = field(default_factory=lambda: int(time.time() * 1000))
 
     def header(self, name: str) -> str | None:
         """The last value of a header, by case-insensitive name."""
-        found = None
-        for key, value in self.headers:
-            if key.lower() == name.lower():
-                found = value
-        return found
+        return header(self.headers, name)
 
     @property
     def domain(self) -> str:
@@ -302,10 +310,6 @@ def _structured(answer: dict[str, Any], decode: bool) -> Answer:
     return Answer(status, headers, data)
 
 
-def _has_header(headers: list[tuple[str, str]], name: str) -> bool:
-    return any(key.lower() == name for key, _ in headers)
-
-
 def answer_v1(
     payload: bytes,
     function_error: bool,
@@ -318,30 +322,30 @@ def answer_v1(
     ``binary``: a REST API returns a base64 body as bytes only when the response is binary to
     it (its binaryMediaTypes match the request's Accept or the answer's Content-Type).
     """
-    failure = _failure(http_api)
+    failed = failure(http_api)
     if function_error:
-        return failure
+        return failed
     try:
         answer = json.loads(payload or b"null")
         if not isinstance(answer, dict) or "statusCode" not in answer:
             raise Malformed("the answer has no statusCode")
         result = _structured(answer, decode=True if http_api else binary)
     except (Malformed, ValueError):
-        return failure
-    if not _has_header(result.headers, "content-type"):
+        return failed
+    if header(result.headers, "content-type") is None:
         result.headers.append(("Content-Type", "application/json"))
     return result
 
 
 def answer_v2(payload: bytes, function_error: bool) -> Answer:
     """Map a handler's answer (format 2.0) to the client's answer, as HTTP APIs do."""
-    failure = _failure(True)
+    failed = failure(True)
     if function_error:
-        return failure
+        return failed
     try:
         answer = json.loads(payload or b"null")
     except ValueError:
-        return failure
+        return failed
     if not isinstance(answer, dict) or "statusCode" not in answer:
         # Anything else that is JSON: 200, application/json, the answer as the body (a string
         # as its text).
@@ -354,13 +358,14 @@ def answer_v2(payload: bytes, function_error: bool) -> Answer:
             raise Malformed("cookies is not a list")
         result.headers.extend(("Set-Cookie", _scalar(cookie)) for cookie in cookies)
     except Malformed:
-        return failure
-    if not _has_header(result.headers, "content-type"):
+        return failed
+    if header(result.headers, "content-type") is None:
         result.headers.append(("Content-Type", "application/json"))
     return result
 
 
-def _failure(http_api: bool) -> Answer:
+def failure(http_api: bool) -> Answer:
+    """API Gateway's answer to an integration that failed: 500 for HTTP APIs, 502 for REST."""
     if http_api:
         return Answer(500, [("Content-Type", "application/json")], HTTP_FAILURE)
     return Answer(502, [("Content-Type", "application/json")], REST_FAILURE)

@@ -77,8 +77,12 @@ class Gateway:
         method = environ.get("REQUEST_METHOD", "GET").upper()
         headers = environ.get(RAW_HEADERS) or _headers_from(environ)
         body = _read_body(environ)
-        origin = _header(headers, "origin")
-        if method == "OPTIONS" and origin and _header(headers, "access-control-request-method"):
+        origin = events.header(headers, "origin")
+        if (
+            method == "OPTIONS"
+            and origin
+            and events.header(headers, "access-control-request-method")
+        ):
             cors = apis.http_cors(api_id)
             if cors is not None:
                 return _preflight(cors, origin, headers)
@@ -97,6 +101,7 @@ class Gateway:
             account_id=target.account_id,
             region=target.region,
             stage=target.stage,
+            path_parameters=dict(target.route.path_parameters),
         )
         answer = self._authorize(target, request)
         if answer is None:
@@ -125,7 +130,7 @@ class Gateway:
     def _integrate(self, target: apis.Target, request: Request) -> Answer:
         integration = target.integration
         if integration is None:
-            return _failure(target)
+            return events.failure(target.http_api)
         if integration.type == "AWS_PROXY" and integration.subtype is None:
             return self._lambda_proxy(target, request, integration)
         if integration.type == "MOCK":
@@ -135,7 +140,7 @@ class Gateway:
 
             runner = self.runner()
             if runner is None:
-                return _failure(target)
+                return events.failure(target.http_api)
             return services.integrate(target, request, integration, runner.sources.client)
         return events.message(
             500,
@@ -148,7 +153,7 @@ class Gateway:
     ) -> Answer:
         arn = function_arn(integration.uri or "", target.route.stage_variables)
         if arn is None:
-            return _failure(target)
+            return events.failure(target.http_api)
         version_2 = target.http_api and integration.payload_format == "2.0"
         if version_2:
             event = events.event_v2(request, target.route)
@@ -161,7 +166,7 @@ class Gateway:
             )
         result = self._invoke(target, arn, event)
         if result is None:
-            return _failure(target)
+            return events.failure(target.http_api)
         if version_2:
             return events.answer_v2(result.payload, result.function_error)
         binary = target.http_api or _rest_binary(request, result.payload, target)
@@ -207,12 +212,6 @@ def _rest_binary(request: Request, payload: bytes, target: apis.Target) -> bool:
     return events.is_binary(kind if isinstance(kind, str) else None, types)
 
 
-def _failure(target: apis.Target) -> Answer:
-    if target.http_api:
-        return Answer(500, [("Content-Type", "application/json")], events.HTTP_FAILURE)
-    return Answer(502, [("Content-Type", "application/json")], events.REST_FAILURE)
-
-
 def _mock(integration: apis.Integration, request: Request) -> Answer:
     """A MOCK integration: the status its request template names, its integration response."""
     from pytest_cloudstack.local.apigateway import templates
@@ -220,7 +219,7 @@ def _mock(integration: apis.Integration, request: Request) -> Answer:
     template = templates.choose(integration.request_templates, request.header("content-type"))
     status = 200
     if template:
-        rendered = templates.render(template, request, None, {})
+        rendered = templates.render(template, request, None)
         try:
             status = int(json.loads(rendered).get("statusCode", 200))
         except (ValueError, AttributeError, TypeError):
@@ -255,7 +254,7 @@ def shaped(response: dict[str, Any], request: Request, body: bytes, status: int)
     response_templates = response.get("responseTemplates") or {}
     template = templates.choose(response_templates, "application/json")
     if template:
-        body = templates.render(template, request, body, {}).encode()
+        body = templates.render(template, request, body).encode()
     if not any(name.lower() == "content-type" for name, _ in headers):
         headers.append(("Content-Type", "application/json"))
     code = response.get("statusCode") or status
@@ -314,14 +313,6 @@ def _phrase(status: int) -> str:
         return http.HTTPStatus(status).phrase
     except ValueError:
         return "Unknown"
-
-
-def _header(headers: Iterable[tuple[str, str]], name: str) -> str | None:
-    found = None
-    for key, value in headers:
-        if key.lower() == name:
-            found = value
-    return found
 
 
 def _headers_from(environ: dict[str, Any]) -> list[tuple[str, str]]:

@@ -44,7 +44,7 @@ def integrate(
             return events.message(415, "Unsupported Media Type")
         rendered = request.body.decode(errors="replace")
     else:
-        rendered = templates.render(template, request, None, {})
+        rendered = templates.render(template, request, None)
     parameters = dict(parse_qsl(rendered, keep_blank_values=True))
     for name, source in integration.request_parameters.items():
         if name.startswith("integration.request.querystring."):
@@ -52,39 +52,50 @@ def integrate(
     name = parameters.get("Action") or (action.group(1) if action else "")
     if name != "SendMessage":
         return _not_run(f"{uri} ({name or 'no Action'})")
-    if path is not None:
-        account, queue = path.group(1), path.group(2)
-        queue_url = _queue_url(clients, target.region, queue, account)
-    else:
-        queue_url = parameters.get("QueueUrl", "")
-    status, body = _send(clients, target.region, queue_url, parameters)
+    queue = (path.group(1), path.group(2)) if path is not None else None
+    status, body = _send(clients, target.region, parameters, queue)
     return _respond(integration, request, status, body)
 
 
-def _queue_url(clients: Clients, region: str, queue: str, account: str) -> str:
-    sqs = clients("sqs", region)
-    return str(sqs.get_queue_url(QueueName=queue, QueueOwnerAWSAccountId=account)["QueueUrl"])
-
-
 def _send(
-    clients: Clients, region: str, queue_url: str, parameters: dict[str, str]
+    clients: Clients,
+    region: str,
+    parameters: dict[str, str],
+    queue: tuple[str, str] | None = None,
 ) -> tuple[int, bytes]:
-    """SendMessage on the emulator's SQS: (status, SQS's JSON answer or error)."""
+    """SendMessage on the emulator's SQS to ``queue`` (account, name) or to the ``QueueUrl``
+    parameter: (status, SQS's JSON answer or error).
+
+    Every error of the call (an unknown queue, a bad parameter) is SQS's answer, which the
+    integration responses map as API Gateway does, not a failure of the gateway."""
     from botocore.exceptions import ClientError
 
-    call: dict[str, Any] = {"QueueUrl": queue_url, "MessageBody": parameters.get("MessageBody", "")}
-    for key, field in (
-        ("DelaySeconds", "DelaySeconds"),
-        ("MessageGroupId", "MessageGroupId"),
-        ("MessageDeduplicationId", "MessageDeduplicationId"),
-    ):
-        if key in parameters:
-            call[field] = int(parameters[key]) if field == "DelaySeconds" else parameters[key]
+    sqs = clients("sqs", region)
     try:
-        sent = clients("sqs", region).send_message(**call)
+        if queue is None:
+            queue_url = parameters.get("QueueUrl", "")
+        else:
+            account, name = queue
+            found = sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)
+            queue_url = str(found["QueueUrl"])
+        call: dict[str, Any] = {
+            "QueueUrl": queue_url,
+            "MessageBody": parameters.get("MessageBody", ""),
+        }
+        for field in ("DelaySeconds", "MessageGroupId", "MessageDeduplicationId"):
+            if field in parameters:
+                value = parameters[field]
+                call[field] = int(value) if field == "DelaySeconds" else value
+        sent = sqs.send_message(**call)
     except ClientError as error:
         status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400))
         return status, json.dumps({"Error": error.response.get("Error", {})}).encode()
+    except ValueError:  # what SQS answers a DelaySeconds that is not a number
+        error_body = {
+            "Code": "InvalidParameterValue",
+            "Message": f"Value {parameters['DelaySeconds']} for parameter DelaySeconds is invalid.",
+        }
+        return 400, json.dumps({"Error": error_body}).encode()
     answer = {
         "SendMessageResponse": {
             "SendMessageResult": {
@@ -128,9 +139,9 @@ def _http_api_sqs(
         name: _http_value(str(value), request, target)
         for name, value in integration.request_parameters.items()
     }
-    status, body = _send(clients, target.region, parameters.get("QueueUrl", ""), parameters)
+    status, body = _send(clients, target.region, parameters)
     if status != 200:
-        return Answer(500, [("Content-Type", "application/json")], events.HTTP_FAILURE)
+        return events.failure(http_api=True)
     return Answer(200, [("Content-Type", "application/json")], body)
 
 

@@ -57,7 +57,11 @@ class _Input:
     def params(self, name: str | None = None) -> Any:
         headers = {key: value for key, value in self._request.headers}
         query = dict(parse_qsl(self._request.query, keep_blank_values=True))
-        every = {"header": headers, "querystring": query, "path": {}}
+        every = {
+            "header": headers,
+            "querystring": query,
+            "path": dict(self._request.path_parameters),
+        }
         if name is None:
             return every
         for group in ("path", "querystring", "header"):
@@ -96,7 +100,7 @@ class _Util:
         return json.loads(str(text))
 
 
-def render(template: str, request: Request, body: bytes | None, context: dict[str, Any]) -> str:
+def render(template: str, request: Request, body: bytes | None) -> str:
     """The template evaluated for ``request`` (``body``: an integration's answer, or None)."""
     try:
         import airspeed  # type: ignore[import-untyped]
@@ -113,7 +117,6 @@ def render(template: str, request: Request, body: bytes | None, context: dict[st
             "accountId": request.account_id,
             "resourcePath": request.path,
             "identity": {"sourceIp": request.source_ip},
-            **context,
         },
     }
     return str(airspeed.Template(template).merge(variables))
