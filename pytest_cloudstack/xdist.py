@@ -43,13 +43,14 @@ class XdistController:
                 for run in stacks.runs.values()
                 for env_name in run.settings.env_names
             ],
-            "emulator_pid": stacks.primary.emulator_pid(),
         }
         try:
             deployed = stacks.ensure_all()
             payload["stacks"] = {key: s.description.to_dict() for key, s in deployed.items()}
         except CloudStackError as error:
             payload["error"] = str(error)
+        # After the deploy: a warm-started emulator's process is known once it is ready.
+        payload["emulator_pid"] = stacks.primary.emulator_pid()
         node.workerinput[WORKERINPUT_KEY] = payload
 
 

@@ -3,6 +3,13 @@ the summary offers no delete command for a stack that died with it."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import signal
+import tempfile
+from pathlib import Path
+
 import pytest
 
 TESTS = '''
@@ -22,11 +29,18 @@ def _emulator_pid():
             cmdline = (stat.parent / "cmdline").read_bytes()
         except OSError:
             continue
-        # a child of this pytest, or of the xdist controller that started this worker
-        parents = (os.getpid(), os.getppid())
-        if int(fields[1]) in parents and b"pytest_cloudstack.local.server" in cmdline:
+        # a child of this pytest, of the xdist controller that started this worker, or (a warm
+        # start) of the warm parent
+        parents = (os.getpid(), os.getppid(), *_warm_parents())
+        emulator = (b"pytest_cloudstack.local.server", b"pytest_cloudstack.local.zygote")
+        if int(fields[1]) in parents and any(name in cmdline for name in emulator):
             return int(stat.parent.name)
     raise AssertionError("no emulator process")
+
+
+def _warm_parents():
+    folder = Path(os.environ.get("XDG_RUNTIME_DIR") or "/nonexistent")
+    return [int(p.read_text()) for p in folder.glob("pytest-cloudstack-*/zygote-*.pid")]
 
 
 def test_1_the_emulator_dies(cloud_stack):
@@ -109,3 +123,25 @@ def test_under_xdist_the_workers_name_the_dead_emulator_too(project: pytest.Pyte
         ["stack proj-main-* went with it: the local emulator (pid *) died during the session*"]
     )
     assert "delete-stack" not in output and "deleting stack" not in output
+
+
+def test_under_xdist_a_warm_started_emulator_is_named_too(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The workers learn the emulator's pid from the controller: a warm-started one is known
+    only once it is ready, after the deploy (it used to reach them as None)."""
+    runtime = Path(tempfile.mkdtemp(prefix="cs-warm-", dir="/tmp"))  # short: a socket path
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    monkeypatch.setenv("CLOUD_STACK_WARM_START", "1")
+    try:
+        project.makepyfile(XDIST_TESTS)
+        result = project.runpytest_subprocess("--cloud-stack=local", "-n", "2", timeout=120)
+        result.assert_outcomes(failed=2, passed=1)
+        output = result.stdout.str()
+        assert "warm start" in output, output
+        assert output.count("died during the session: connections to it are refused") >= 2
+    finally:
+        for pid_file in runtime.glob("*/zygote-*.pid"):
+            with contextlib.suppress(OSError, ValueError):
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
+        shutil.rmtree(runtime, ignore_errors=True)
