@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 from conftest import EXAMPLE
 
+from pytest_cloudstack.local.warm import installation_key
+
 NEEDS_STACK = """\
 import os
 import boto3
@@ -205,7 +207,7 @@ def test_a_parent_of_another_version_is_stopped_and_an_idle_one_ends(
     project: pytest.Pytester, warm: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     warm.mkdir(mode=0o700)
-    old_socket = warm / "zygote-0000000000000000.sock"
+    old_socket = warm / f"zygote-{installation_key()}-0000000000000000.sock"
     subprocess.run(
         [sys.executable, "-m", "pytest_cloudstack.local.zygote", "--socket", str(old_socket)],
         check=True,
@@ -294,3 +296,26 @@ def test_a_parent_that_cannot_start_means_a_cold_start_at_once(warm: Path, tmp_p
     assert no_fork == "True", done.stdout
     assert float(seconds) < 30, f"waited {seconds} s for a parent that could not start"
     assert not list(warm.glob("zygote-*")), "nothing of the failed parent is left"
+
+
+def test_a_parent_of_another_installation_is_left_alone(
+    project: pytest.Pytester, warm: Path
+) -> None:
+    """Another virtualenv's parent (another project, another tox env) is not this session's to
+    stop: each would otherwise stop the other's on every session."""
+    warm.mkdir(mode=0o700)
+    theirs = warm / "zygote-ffffffff-0000000000000000.sock"
+    subprocess.run(
+        [sys.executable, "-m", "pytest_cloudstack.local.zygote", "--socket", str(theirs)],
+        check=True,
+    )
+    deadline = time.monotonic() + 60
+    while not theirs.with_suffix(".pid").exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    their_pid = int(theirs.with_suffix(".pid").read_text())
+    project.makepyfile(test_stack=NEEDS_STACK)
+    result = _session(project)
+    result.assert_outcomes(passed=1)
+    assert _start_kind(result.stdout.str()).startswith("warm start")
+    assert _alive(their_pid) and theirs.exists(), "another installation's parent was stopped"

@@ -51,6 +51,13 @@ def warm_folder() -> Path | None:
     return folder
 
 
+def installation_key() -> str:
+    """This interpreter and this copy of the plugin: parents of other virtualenvs (another
+    project, tox's other envs) are theirs, never stopped from here."""
+    where = f"{sys.executable}|{Path(__file__).resolve().parent.parent}"
+    return hashlib.sha256(where.encode()).hexdigest()[:8]
+
+
 def version_key() -> str:
     """Changes with the plugin's code, moto, botocore and the interpreter."""
     digest = hashlib.sha256()
@@ -103,7 +110,7 @@ def fork_emulator(
     if folder is None:
         return None
     key = version_key()
-    path = folder / f"zygote-{key}.sock"
+    path = folder / f"zygote-{installation_key()}-{key}.sock"
     if len(str(path)) > _SOCKET_PATH_MAX:
         return None
     connection = _connect(path)
@@ -132,7 +139,8 @@ def _connect(path: Path, wait: float = 0.0) -> socket.socket | None:
 
 
 def _start_parent(folder: Path, path: Path) -> bool:
-    """Start the warm parent of this key, and stop those of older keys; False: it could not.
+    """Start the warm parent of this key, and stop this installation's older ones; False: it
+    could not.
 
     The parent's first process pre-imports, then detaches and exits 0 (its detached half binds
     the socket at once); any other exit means no parent. Under the lock, so that sessions that
@@ -144,7 +152,7 @@ def _start_parent(folder: Path, path: Path) -> bool:
         with FileLock(str(folder / "start.lock"), timeout=SPAWN_WAIT):
             if _connect(path) is not None:
                 return True  # another session started it meanwhile
-            for stale in folder.glob("zygote-*.sock"):
+            for stale in folder.glob(f"zygote-{installation_key()}-*.sock"):
                 _stop_parent(stale)
             idle = str(_idle_seconds())
             command = [sys.executable, "-m", "pytest_cloudstack.local.zygote"]
