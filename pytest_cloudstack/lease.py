@@ -48,6 +48,9 @@ class StackLease:
         #: stack it left is a leftover, not another session's stack in use
         self.orphaned_run: str | None = None
         self._renewer = Renewer("cloudstack-lease", lambda: RENEW_EVERY, self._renew)
+        #: renewals: a heartbeat on a background thread, retried at the next tick, not one of
+        #: the run's bounded calls (the guard reports a slow call on the terminal)
+        self._heartbeat_ssm = getattr(ssm, "unguarded", ssm)
 
     def __enter__(self) -> StackLease:
         try:
@@ -114,10 +117,10 @@ class StackLease:
             )
 
     def _renew(self) -> None:
-        if self._holder().get("run_id") == self.run_id:
-            self._put(overwrite=True)
+        if read_lease(self._heartbeat_ssm, self.stack_name).get("run_id") == self.run_id:
+            self._put(overwrite=True, ssm=self._heartbeat_ssm)
 
-    def _put(self, overwrite: bool) -> None:
+    def _put(self, overwrite: bool, ssm: Any = None) -> None:
         value = json.dumps(
             {
                 "run_id": self.run_id,
@@ -128,7 +131,9 @@ class StackLease:
                 "expires_at": time.time() + TTL,
             }
         )
-        self.ssm.put_parameter(Name=self.name, Value=value, Type="String", Overwrite=overwrite)
+        (ssm or self.ssm).put_parameter(
+            Name=self.name, Value=value, Type="String", Overwrite=overwrite
+        )
 
     def _holder(self) -> dict[str, Any]:
         return read_lease(self.ssm, self.stack_name)

@@ -97,6 +97,8 @@ class SharedStack:
         self._registered = False
         self._state = ""
         self._renewer = Renewer("cloudstack-share", lambda: ttl() / 3, self._renew)
+        #: renewals: a heartbeat on a background thread, not one of the run's bounded calls
+        self._heartbeat_ssm = getattr(ssm, "unguarded", ssm)
 
     # -- membership -------------------------------------------------------------------------------
 
@@ -303,14 +305,15 @@ class SharedStack:
         }
 
     def _renew(self) -> None:
+        ssm = self._heartbeat_ssm
         if self._registered:
-            self._put(f"users/{self.run_id}", self._record(), overwrite=True)
+            self._put(f"users/{self.run_id}", self._record(), overwrite=True, ssm=ssm)
         if self._holding_deletion:
-            self._put("deleting", self._record(), overwrite=True)
+            self._put("deleting", self._record(), overwrite=True, ssm=ssm)
         if self._holding_deployer and self._state in ("deploying", "deleting"):
-            found = self._get("deployer") or {}
+            found = self._get("deployer", ssm=ssm) or {}
             if found.get("run_id") == self.run_id:
-                self._put("deployer", {**found, **self._record()}, overwrite=True)
+                self._put("deployer", {**found, **self._record()}, overwrite=True, ssm=ssm)
 
     def users(self) -> list[dict[str, Any]]:
         """Every registration on the stack, live or not."""
@@ -323,17 +326,17 @@ class SharedStack:
                     records.append(found)
         return records
 
-    def _put(self, name: str, record: dict[str, Any], overwrite: bool) -> None:
-        self.ssm.put_parameter(
+    def _put(self, name: str, record: dict[str, Any], overwrite: bool, ssm: Any = None) -> None:
+        (ssm or self.ssm).put_parameter(
             Name=self.base + name, Value=json.dumps(record), Type="String", Overwrite=overwrite
         )
 
-    def _get(self, name: str) -> dict[str, Any] | None:
+    def _get(self, name: str, ssm: Any = None) -> dict[str, Any] | None:
         """The record; None when there is none, empty when it is unreadable (nobody holds it)."""
         from botocore.exceptions import ClientError
 
         try:
-            value = self.ssm.get_parameter(Name=self.base + name)["Parameter"]["Value"]
+            value = (ssm or self.ssm).get_parameter(Name=self.base + name)["Parameter"]["Value"]
         except ClientError as error:
             if error_code(error) == "ParameterNotFound":
                 return None

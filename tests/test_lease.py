@@ -186,3 +186,34 @@ def test_a_lease_of_this_machine_is_live_only_while_its_process_runs(
         result.assert_outcomes(errors=1)
         result.stdout.fnmatch_lines([f"*stack '{NAME}' is in use by another pytest session*"])
     assert moto.live_stacks() == {}
+
+
+def test_renewals_are_not_reported_from_the_background(
+    moto: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's calls go through the call guard, which reports a slow one on the terminal. A
+    renewal is a heartbeat on a background thread: a slow one must not write to the terminal
+    from there (pytest's capture is toggled around each line) while a test runs."""
+    import threading
+
+    from pytest_cloudstack import lease
+    from pytest_cloudstack.calls import CallGuard
+
+    lines: list[tuple[str, str]] = []
+
+    def write(line: str) -> None:
+        lines.append((threading.current_thread().name, line))
+
+    ssm = moto.client("ssm")
+
+    def slow_put(**kwargs: object) -> None:
+        time.sleep(1.3)  # past the guard's report threshold (1 s at the least)
+
+    ssm.meta.events.register("before-call.ssm.PutParameter", slow_put)
+    guarded = CallGuard(write, timeout=3).wrap(ssm, "ssm")  # reports calls over 1 s
+    monkeypatch.setattr(lease, "RENEW_EVERY", 0.1)
+    with lease.StackLease(guarded, "renewals-main", "run-1", write):
+        time.sleep(2.0)  # at least one slow renewal
+    assert lease.read_lease(ssm, "renewals-main") == {}, "released at the end"
+    from_threads = [line for thread, line in lines if thread == "cloudstack-lease"]
+    assert from_threads == [], from_threads
