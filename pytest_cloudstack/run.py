@@ -60,6 +60,7 @@ class CloudStackRun:
         #: another stack of the session (``stacks.py``): its connection (and emulator) is shared,
         #: and the ``pytest_cloudstack_template`` hook, which names one template, is not asked
         self.shared = shared
+        self._account_checked = False
         self.settings = settings
         self.write = write
         self.name = ""
@@ -530,12 +531,18 @@ class CloudStackRun:
         return found
 
     def _check_account(self, connection: Connection, session: Any) -> None:
-        """On real AWS: credentials exist, and the account is allowed, before anything changes."""
-        if self.settings.target.kind is not TargetKind.AWS:
+        """On real AWS: credentials exist, and the account is allowed, before anything changes.
+
+        Once per session: another stack of it (``shared``) uses the first one's connection,
+        which was checked when the first stack deployed; REF's version uses this run's."""
+        if self.settings.target.kind is not TargetKind.AWS or self.shared is not None:
+            return
+        if self._account_checked:
             return
         from pytest_cloudstack.accounts import check_account
 
         check_account(connection, session, self.settings.allowed_accounts)
+        self._account_checked = True
 
     # -- teardown -------------------------------------------------------------------------------
 

@@ -161,3 +161,31 @@ def test_an_endpoint_that_does_not_answer_is_a_readable_error(project: pytest.Py
         ]
     )
     assert "Traceback" not in result.stdout.str()
+
+
+def test_aws_checks_the_account_once_for_several_stacks(
+    project: pytest.Pytester, aws_via_moto: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stacks of a session share one connection: one STS GetCallerIdentity, not one each."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    calls = project.path / "sts-calls.txt"
+    project.makeconftest(
+        f"""
+        def pytest_cloudstack_boto_session(session):
+            def count(**kwargs):
+                with open({str(calls)!r}, "a") as out:
+                    out.write("GetCallerIdentity\\n")
+            session.events.register("before-call.sts.GetCallerIdentity", count)
+        """
+    )
+    queue = "Resources:\n  Queue:\n    Type: AWS::SQS::Queue\n"
+    project.makefile(".yaml", first=queue, second=queue)
+    project.makeini(
+        "[pytest]\ncloud_stack_prefix = proj\ncloud_stack_allowed_accounts = 123456789012\n"
+        "cloud_stack_stacks =\n    first = first.yaml\n    second = second.yaml\n"
+    )
+    project.makepyfile("def test_both(cloud_stacks):\n    assert len(cloud_stacks) == 2\n")
+    result = project.runpytest("--cloud-stack=aws")
+    result.assert_outcomes(passed=1)
+    assert calls.read_text().split() == ["GetCallerIdentity"]
