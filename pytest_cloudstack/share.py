@@ -138,11 +138,11 @@ class SharedStack:
             state = str(record.get("state", ""))
             same = record.get("hash") == self.request_hash
             if state in ("ready", "failed"):
-                others = self.others_live()
-                if same and state == "ready" and stack_status():
+                status = stack_status()
+                if same and state == "ready" and status:
                     return Claim("join", str(record.get("holder", "")))
-                if not stack_status():
-                    others = []  # ready on paper, but the stack is gone (swept): deploy it
+                # Ready on paper, but the stack is gone (swept): deploy it, whoever registered.
+                others = self.others_live() if status else []
                 if same and others:
                     raise DeployError(
                         self.stack_name,
