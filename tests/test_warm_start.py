@@ -79,6 +79,19 @@ def _start_kind(output: str) -> str:
     return match.group(1)
 
 
+def _start_parent_by_hand(path: Path) -> int:
+    """A warm parent serving on ``path``, as a session starts one; its pid once it serves."""
+    subprocess.run(
+        [sys.executable, "-m", "pytest_cloudstack.local.zygote", "--socket", str(path)],
+        check=True,
+    )
+    deadline = time.monotonic() + 60
+    while not path.with_suffix(".pid").exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return int(path.with_suffix(".pid").read_text())
+
+
 def _session(pytester: pytest.Pytester) -> pytest.RunResult:
     return pytester.runpytest_subprocess("--cloud-stack=local")
 
@@ -208,15 +221,7 @@ def test_a_parent_of_another_version_is_stopped_and_an_idle_one_ends(
 ) -> None:
     warm.mkdir(mode=0o700)
     old_socket = warm / f"zygote-{installation_key()}-0000000000000000.sock"
-    subprocess.run(
-        [sys.executable, "-m", "pytest_cloudstack.local.zygote", "--socket", str(old_socket)],
-        check=True,
-    )
-    deadline = time.monotonic() + 60
-    while not old_socket.with_suffix(".pid").exists():
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    old_pid = int(old_socket.with_suffix(".pid").read_text())
+    old_pid = _start_parent_by_hand(old_socket)
     monkeypatch.setenv("CLOUD_STACK_WARM_IDLE", "2")
     project.makepyfile(test_stack=NEEDS_STACK)
     result = _session(project)
@@ -305,15 +310,7 @@ def test_a_parent_of_another_installation_is_left_alone(
     stop: each would otherwise stop the other's on every session."""
     warm.mkdir(mode=0o700)
     theirs = warm / "zygote-ffffffff-0000000000000000.sock"
-    subprocess.run(
-        [sys.executable, "-m", "pytest_cloudstack.local.zygote", "--socket", str(theirs)],
-        check=True,
-    )
-    deadline = time.monotonic() + 60
-    while not theirs.with_suffix(".pid").exists():
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    their_pid = int(theirs.with_suffix(".pid").read_text())
+    their_pid = _start_parent_by_hand(theirs)
     project.makepyfile(test_stack=NEEDS_STACK)
     result = _session(project)
     result.assert_outcomes(passed=1)
